@@ -1,0 +1,253 @@
+"""actbench command line: parse, call the library, render. torch is imported only by the
+commands that train or evaluate, so `actbench --help` answers at once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer.core import TyperGroup
+
+from actbench.errors import ActbenchError
+
+if TYPE_CHECKING:
+    from actbench.train import EpochResult
+
+class _Group(TyperGroup):
+    """Turns ActbenchError (bad input) into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ActbenchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Which activation should this network use? Train, compare and plot activations "
+    "on MNIST from YAML configs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fmt_epoch(r: EpochResult, total: int) -> str:
+    return (
+        f"epoch {r.epoch:>{len(str(total))}}/{total}  train_loss {r.train_loss:.4f}  "
+        f"train_acc {100 * r.train_acc:6.2f}%  test_loss {r.test_loss:.4f}  "
+        f"test_acc {100 * r.test_acc:6.2f}%  {r.seconds:6.1f}s"
+    )
+
+
+class _Display:
+    """Rich progress bar on a terminal; one plain line per epoch otherwise (CI logs)."""
+
+    def __init__(self, epochs: int, first_epoch: int = 0) -> None:
+        self.epochs = epochs
+        self.epoch = first_epoch + 1
+        self.tty = sys.stderr.isatty()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def batch(self, done: int, total: int, loss: float) -> None:
+        if self.progress is None:
+            return
+        if self.task is None:
+            self.task = self.progress.add_task(
+                "train", total=total, epoch=self.epoch, epochs=self.epochs, loss=loss
+            )
+        self.progress.update(self.task, completed=done, loss=loss, epoch=self.epoch)
+
+    def epoch_done(self, r: EpochResult) -> None:
+        line = _fmt_epoch(r, self.epochs)
+        if self.progress is not None:
+            self.progress.console.print(line)
+        else:
+            typer.echo(line)
+        self.epoch = r.epoch + 1
+
+
+def _report_end(run_path: Path, summary: dict[str, Any]) -> None:
+    status = summary["status"]
+    acc = summary.get("final_test_acc")
+    if status == "completed":
+        typer.echo(
+            f"completed {summary['activation']} {summary['net']}: final test accuracy "
+            f"{100 * acc:.2f}% (best {100 * summary['best_test_acc']:.2f}% at epoch "
+            f"{summary['best_epoch']}), {summary['train_seconds']:.1f}s -> {run_path}"
+        )
+    elif status == "diverged":
+        _err(
+            f"diverged: the loss became NaN/inf in epoch {summary.get('diverged_epoch')}; "
+            f"try a smaller optim.lr. Run kept in {run_path}"
+        )
+    else:
+        _err(
+            f"interrupted after epoch {summary.get('epochs')}; continue with: "
+            f"actbench train --resume {run_path}"
+        )
+    for note in summary.get("notes", []):
+        _err(f"note: {note}")
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(
+        None, "--config", "-c", help="YAML config; a bare name is looked up in configs/."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a key: --set train.epochs=2 (repeatable)."
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), help="Parent folder for run directories."),
+    data_dir: Path = typer.Option(None, help="Data root (holds MNIST/raw); beats the config."),
+    name: str = typer.Option(None, help="Run directory name (default: label-net-seed-time)."),
+    resume: Path = typer.Option(None, help="Continue an interrupted run directory."),
+) -> None:
+    """Train one config and write a run directory."""
+    from actbench import config as cfgmod
+    from actbench import runner
+
+    if resume is not None:
+        if config is not None or set_:
+            raise ActbenchError("--resume takes the run's own config; drop --config/--set")
+        run, trainer, state = runner.prepare_resume(resume)
+        typer.echo(f"resuming {run.path} after epoch {state['epoch']}")
+        with _Display(trainer.cfg.train.epochs, state["epoch"]) as display:
+            summary = runner.execute(
+                run, trainer, state=state, progress=display.batch, on_epoch=display.epoch_done
+            )
+    else:
+        if config is None:
+            raise ActbenchError("missing --config FILE (e.g. --config prelu.yaml)")
+        cfg = cfgmod.load(config, set_)
+        if data_dir is not None:
+            cfg.data.root = str(data_dir)
+        with _Display(cfg.train.epochs) as display:
+            run, summary = runner.train(
+                cfg,
+                runs_dir,
+                name,
+                display.batch,
+                display.epoch_done,
+                on_start=lambda r: typer.echo(f"run directory: {r.path}"),
+            )
+    _report_end(run.path, summary)
+    if summary["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary["status"] == "diverged":
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    data_dir: Path = typer.Option(None, help="Data root, if not where the run found it."),
+) -> None:
+    """Reload a run's weights and print test loss, accuracy and per-class accuracy."""
+    from actbench import evaluate as ev
+
+    result = ev.evaluate_run(run_dir, data_dir)
+    typer.echo(f"run: {run_dir}")
+    typer.echo(f"weights: {result['weights']}")
+    typer.echo(f"test loss: {result['test_loss']:.4f}")
+    typer.echo(f"test accuracy: {100 * result['test_acc']:.2f}%")
+    typer.echo("per-class accuracy:")
+    for cls, acc in enumerate(result["per_class_acc"]):
+        typer.echo(f"  {cls}: {100 * acc:6.2f}%")
+
+
+@app.command()
+def compare(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    format_: str = typer.Option("table", "--format", "-f", help="table | csv | markdown | json"),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the tables to this file."),
+    group_by: str = typer.Option(
+        None, help="Comma-separated fields to group by (default: fields that vary, not seed)."
+    ),
+    per_run: bool = typer.Option(False, "--per-run", help="One row per run, no grouping."),
+    baseline: str = typer.Option(None, help="Group label to test every other group against."),
+    metric: str = typer.Option("accuracy", help="accuracy | error (100 - accuracy), in %."),
+) -> None:
+    """Tables of final/best test accuracy over runs, aggregated over seeds."""
+    from actbench import compare as cmp
+    from actbench import rundir
+
+    if format_ not in cmp.FORMATS:
+        raise ActbenchError(f"--format: unknown {format_!r}; allowed: {', '.join(cmp.FORMATS)}")
+    runs, warnings = rundir.collect(paths)
+    for w in warnings:
+        _err(f"warning: {w}")
+    if not runs:
+        raise ActbenchError("no usable run directories in " + " ".join(map(str, paths)))
+    keys = [k.strip() for k in group_by.split(",") if k.strip()] if group_by else None
+    tables = cmp.build_tables(
+        runs, group_by=keys, per_run=per_run, baseline=baseline, metric=metric
+    )
+    text = cmp.render(tables, format_)
+    if output is not None:
+        from actbench.rundir import atomic_write
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(output, cmp.render(tables, format_, color=False))
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("list")
+def list_() -> None:
+    """The registered activations (with their parameters) and networks."""
+    from actbench.config import ACTIVATION_PARAMS, NETS, ActivationConfig
+
+    defaults = ActivationConfig()
+    typer.echo("activations:")
+    for name, params in ACTIVATION_PARAMS.items():
+        shown = ", ".join(f"{p}={getattr(defaults, p):g}" for p in params)
+        typer.echo(f"  {name:<11} {shown}".rstrip())
+    typer.echo("networks:")
+    descriptions = {
+        "lenet": "LeNet-style: conv 1->10, conv 10->20 + Dropout2d, fc 320->50, fc 50->10",
+        "lenetpp": "LeNet++: six 5x5 convs 32-32-64-64-128-128, fc ->2 (2-D features), fc 2->10",
+    }
+    for net in NETS:
+        typer.echo(f"  {net:<11} {descriptions[net]}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Training and evaluation: data resident as tensors, batches sliced from a seeded permutation."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from actbench import data, models
+from actbench.config import Config, OptimConfig
+from actbench.errors import ActbenchError
+
+# (batches done, batches in the epoch, running mean train loss) -> None; called every
+# PROGRESS_EVERY batches. Reading the loss syncs a GPU, so not every batch.
+Progress = Callable[[int, int, float], None]
+PROGRESS_EVERY = 50
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    train_loss: float
+    train_acc: float  # fraction 0..1
+    test_loss: float
+    test_acc: float  # fraction 0..1
+    seconds: float  # train + test pass, wall clock
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; an unavailable device is a user error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps and mps.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ActbenchError(f"train.device: {name} requested but CUDA is not available here")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ActbenchError(
+            f"train.device: {name} requested but only {torch.cuda.device_count()} GPU(s) exist"
+        )
+    if name == "mps" and not (torch.backends.mps.is_available()):
+        raise ActbenchError("train.device: mps requested but MPS is not available here")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """PReLU slopes get their own weight decay (default 0, which keeps PReLU from drifting to
+    ReLU); every other parameter gets optim.weight_decay."""
+    slope_ids = {id(p) for p in models.slope_parameters(model)}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in slope_ids]},
+        {
+            "params": [p for p in model.parameters() if id(p) in slope_ids],
+            "weight_decay": cfg.slope_weight_decay,
+        },
+    ]
+    groups = [g for g in groups if g["params"]]
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.name]
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+class Trainer:
+    """Model, optimizer, data and RNG state of one run; call train_epoch, then evaluate."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.train.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        seed_everything(cfg.seed)
+        self.train_set, self.test_set = data.load(cfg.data, self.device)
+        self.model = models.build(cfg.model, cfg.activation, cfg.seed).to(self.device)
+        self.memory_format = (
+            torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        )
+        self.model.to(memory_format=self.memory_format)
+        self.optimizer = make_optimizer(cfg.optim, self.model)
+        # Batch order has its own generator (on the data's device, so the permutation is
+        # drawn there), separate from the global RNG that dropout and RReLU draw from.
+        self.batch_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.epoch = 0  # epochs completed
+        self.notes: list[str] = []  # things the user should know (e.g. compile fell back)
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = self.model
+        if cfg.train.compile:
+            self.forward = self._compiled_forward()
+        self.autocast_dtype = torch.bfloat16 if cfg.train.precision == "bf16" else None
+
+    # ------------------------------------------------------------------ compile / autocast
+
+    def _compiled_forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """torch.compile'd model; falls back to eager at the first call that fails."""
+        try:
+            compiled = torch.compile(self.model)
+        except Exception as exc:  # compile support varies by platform and version
+            self.notes.append(f"torch.compile unavailable, running eager: {exc}")
+            return self.model
+
+        failed: list[str] = []
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if not failed:
+                try:
+                    return compiled(x)
+                except Exception as exc:
+                    failed.append(str(exc))
+                    self.notes.append(f"torch.compile failed, running eager: {exc}")
+            return self.model(x)
+
+        return forward
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _batch(self, split: data.Split, idx: torch.Tensor | slice) -> tuple[torch.Tensor, ...]:
+        x = split.x[idx]
+        if self.memory_format is torch.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, split.y[idx]
+
+    # ------------------------------------------------------------------ train / evaluate
+
+    def train_epoch(
+        self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> tuple[float, float] | None:
+        """One pass over the training set: (mean loss, accuracy), or None if stopped early.
+        A non-finite loss ends the epoch at once and is returned as NaN."""
+        self.model.train()
+        n = len(self.train_set.y)
+        bs = self.cfg.train.batch_size
+        order = torch.randperm(n, device=self.device, generator=self.batch_gen)
+        steps = (n + bs - 1) // bs
+        # Accumulate on the device; the host reads these only every PROGRESS_EVERY batches.
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        for step in range(steps):
+            if should_stop is not None and should_stop():
+                return None
+            x, y = self._batch(self.train_set, order[step * bs : (step + 1) * bs])
+            with self._autocast():
+                out = self.forward(x)
+                loss = F.cross_entropy(out.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(1) == y).sum()
+            seen += len(y)
+            if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
+                mean_loss = loss_sum.item() / seen
+                if not np.isfinite(mean_loss):
+                    self.epoch += 1
+                    return float("nan"), correct.item() / seen
+                if progress is not None:
+                    progress(step + 1, steps, mean_loss)
+        self.epoch += 1
+        return loss_sum.item() / n, correct.item() / n
+
+    @torch.no_grad()
+    def evaluate(self, dead_units: bool = False) -> dict[str, Any]:
+        """Test loss and accuracy in eval mode (RReLU uses its mean slope, no dropout);
+        with dead_units, per site the fraction of units that output 0 for every image."""
+        self.model.eval()
+        test = self.test_set
+        n = len(test.y)
+        bs = self.cfg.train.test_batch_size
+        loss_sum = torch.zeros((), device=self.device)
+        correct_per_class = torch.zeros(10, device=self.device)
+        alive: dict[str, torch.Tensor] = {}
+        hooks = []
+        if dead_units:
+            for site, module in models.activation_sites(self.model).items():
+
+                def hook(_m: nn.Module, _i: Any, out: torch.Tensor, site: str = site) -> None:
+                    fired = (out != 0).any(0)
+                    alive[site] = fired if site not in alive else alive[site] | fired
+
+                hooks.append(module.register_forward_hook(hook))
+        try:
+            for start in range(0, n, bs):
+                x, y = self._batch(test, slice(start, start + bs))
+                with self._autocast():
+                    out = self.model(x).float()  # eager: hooks and eval graphs stay simple
+                loss_sum += F.cross_entropy(out, y, reduction="sum")
+                hit = (out.argmax(1) == y).float()
+                correct_per_class.index_add_(0, y, hit)
+        finally:
+            for h in hooks:
+                h.remove()
+        per_class_n = torch.bincount(test.y, minlength=10).clamp(min=1)
+        result: dict[str, Any] = {
+            "test_loss": loss_sum.item() / n,
+            "test_acc": correct_per_class.sum().item() / n,
+            "per_class_acc": (correct_per_class / per_class_n).tolist(),
+        }
+        if dead_units:
+            result["dead_units"] = {
+                site: 1.0 - mask.float().mean().item() for site, mask in alive.items()
+            }
+        return result
+
+    @torch.no_grad()
+    def features2d(self) -> dict[str, np.ndarray] | None:
+        """LeNet++ bottleneck features of the test set, before and after its activation."""
+        if not isinstance(self.model, models.LeNetPP):
+            return None
+        self.model.eval()
+        pre, post = [], []
+        bs = self.cfg.train.test_batch_size
+        for start in range(0, len(self.test_set.y), bs):
+            x, _ = self._batch(self.test_set, slice(start, start + bs))
+            a, b = self.model.embed(x)
+            pre.append(a.float().cpu())
+            post.append(b.float().cpu())
+        return {
+            "pre": torch.cat(pre).numpy(),
+            "post": torch.cat(post).numpy(),
+            "labels": self.test_set.y.cpu().numpy(),
+        }
+
+    def run_epoch(
+        self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> EpochResult | None:
+        """Train one epoch, then test; None if stopped before the epoch finished."""
+        t0 = time.perf_counter()
+        trained = self.train_epoch(progress, should_stop)
+        if trained is None:
+            return None
+        train_loss, train_acc = trained
+        if np.isfinite(train_loss):
+            ev = self.evaluate()
+            test_loss, test_acc = ev["test_loss"], ev["test_acc"]
+        else:
+            test_loss, test_acc = float("nan"), float("nan")
+        return EpochResult(
+            self.epoch, train_loss, train_acc, test_loss, test_acc, time.perf_counter() - t0
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit for bit: weights, optimizer, every RNG, epoch."""
+        state = {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "batch_rng": self.batch_gen.get_state(),
+            "python_rng": random.getstate(),
+            "numpy_rng": np.random.get_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.batch_gen.set_state(state["batch_rng"])
+        random.setstate(state["python_rng"])
+        np.random.set_state(state["numpy_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
