@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -125,6 +126,9 @@ def _allowed(options: typing.Iterable[str]) -> str:
     return ", ".join(options)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, hint: Any, path: str) -> Any:
     """Check value against a field's type hint; ints are accepted for floats."""
     origin = typing.get_origin(hint)
@@ -133,6 +137,8 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         (hint,) = [a for a in args if a is not type(None)]
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),

@@ -1,0 +1,34 @@
+"""Shared fixtures: the real data root, and shrunk copies of the shipped configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+
+
+def _data_root() -> Path | None:
+    for candidate in (os.environ.get("ACTBENCH_DATA"), REPO / "data", REPO.parent / "shared/data"):
+        if candidate and (Path(candidate) / "MNIST/raw/train-images-idx3-ubyte").is_file():
+            return Path(candidate)
+    return None
+
+
+DATA_ROOT = _data_root()
+needs_data = pytest.mark.skipif(DATA_ROOT is None, reason="real MNIST not found")
+
+
+@pytest.fixture
+def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    if DATA_ROOT is None:
+        pytest.skip("real MNIST not found")
+    monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
+    return DATA_ROOT
+
+
+# Shrinks a shipped config to seconds: a small training subset, one epoch, CPU.
+QUICK = ["data.train_subset=1000", "train.epochs=1", "train.device=cpu"]

@@ -1,0 +1,178 @@
+"""Training through the CLI on a small real-MNIST subset: the run directory and its files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from actbench import config, rundir, runner
+from actbench.cli import app
+
+from .conftest import DATA_ROOT, QUICK
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(DATA_ROOT is None, reason="no MNIST")]
+cli = CliRunner()
+
+
+def _sets(items: list[str]) -> list[str]:
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def _train(runs: Path, cfg: str, *extra: str) -> Path:
+    before = set(runs.iterdir()) if runs.exists() else set()
+    args = ["train", "--config", cfg, "--runs-dir", str(runs), *_sets(QUICK), *_sets(list(extra))]
+    result = cli.invoke(app, args, env={"ACTBENCH_DATA": str(DATA_ROOT)})
+    assert result.exit_code == 0, result.output
+    (run,) = set(runs.iterdir()) - before
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    _train(runs, "relu.yaml")
+    _train(runs, "prelu_channel.yaml")
+    return runs
+
+
+def _run(runs: Path, prefix: str) -> Path:
+    (path,) = [p for p in runs.iterdir() if p.name.startswith(prefix + "-lenet-s0-")]
+    return path
+
+
+def test_run_directory_holds_every_file(runs: Path) -> None:
+    run = _run(runs, "prelu-channel")
+    for name in ("config.yaml", "metrics.csv", "summary.json", "a_values.csv", "model.pt"):
+        assert (run / name).is_file(), name
+    assert not (run / rundir.LOCK).exists()
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["train"]["epochs"] == 1 and resolved["data"]["train_subset"] == 1000
+    assert resolved["activation"] == {"name": "prelu", "per_channel": True, "init": 0.25}
+    assert resolved["optim"]["slope_weight_decay"] == 0.0  # every default filled in
+
+
+def test_metrics_and_summary_agree(runs: Path) -> None:
+    run = _run(runs, "prelu-channel")
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert list(rows[0]) == list(rundir.METRIC_FIELDS) and len(rows) == 1
+    s = json.loads((run / "summary.json").read_text())
+    for key in ("name", "dataset", "net", "activation", "seed", "epochs", "final_test_acc",
+                "best_test_acc", "best_epoch", "params", "train_seconds", "device", "status",
+                "torch_version", "actbench_version"):  # fmt: skip
+        assert key in s, key
+    assert s["status"] == "completed" and s["activation"] == "prelu-channel"
+    assert s["final_test_acc"] == float(rows[0]["test_acc"])
+    assert 0.25 < s["final_test_acc"] <= 1.0  # 1000 images, 1 epoch: well above 10% chance
+    assert s["params"] == 21_840 + 80  # LeNet weights + one slope per channel
+    assert set(s["dead_units"]) == {"conv1", "conv2", "fc1"}
+
+
+def test_a_values_has_every_slope_and_matches_the_weights(runs: Path) -> None:
+    run = _run(runs, "prelu-channel")
+    rows = list(csv.DictReader((run / "a_values.csv").open()))
+    assert list(rows[0]) == ["epoch", "layer", "channel", "a"]
+    by_epoch = {e: [r for r in rows if r["epoch"] == e] for e in ("0", "1")}
+    assert [len(v) for v in by_epoch.values()] == [80, 80]  # 10 + 20 + 50 per epoch
+    assert all(float(r["a"]) == 0.25 for r in by_epoch["0"])
+    weights = torch.load(run / "model.pt")
+    for site in ("conv1", "conv2", "fc1"):
+        stored = [float(r["a"]) for r in by_epoch["1"] if r["layer"] == site]
+        assert stored == weights[f"acts.{site}.weight"].tolist()
+
+
+def test_relu_run_has_no_slopes(runs: Path) -> None:
+    run = _run(runs, "relu")
+    assert not (run / "a_values.csv").exists()
+    assert json.loads((run / "summary.json").read_text())["slopes"] == {}
+
+
+def test_compare_lists_both_runs(runs: Path) -> None:
+    result = cli.invoke(app, ["compare", str(runs), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "# Runs (test accuracy, %)"
+    table = list(csv.DictReader(lines[1:4]))
+    assert sorted(r["activation"] for r in table) == ["prelu-channel", "relu"]
+    accs = [float(r["final_acc_%"]) for r in table]
+    assert accs == sorted(accs, reverse=True)
+    assert "# Learned PReLU slopes a at the last epoch (over channels)" in lines
+    start = lines.index("# Learned PReLU slopes a at the last epoch (over channels)") + 2
+    slope_rows = lines[start : lines.index("", start)]
+    assert [r.split(",")[1] for r in slope_rows] == ["conv1", "conv2", "fc1"]
+    assert "# Dead units at the end of training (% of units never non-zero on the test set)" in lines
+
+
+def test_evaluate_reproduces_the_final_accuracy(runs: Path) -> None:
+    run = _run(runs, "prelu-channel")
+    result = cli.invoke(app, ["evaluate", str(run)], env={"ACTBENCH_DATA": str(DATA_ROOT)})
+    assert result.exit_code == 0, result.output
+    acc = json.loads((run / "summary.json").read_text())["final_test_acc"]
+    assert f"test accuracy: {100 * acc:.2f}%" in result.stdout
+    assert result.stdout.count("%") == 11  # overall + 10 classes
+
+
+def test_same_config_twice_gives_same_metrics(runs: Path, tmp_path: Path) -> None:
+    again = _train(tmp_path, "relu.yaml")
+    strip = lambda p: [r[:-1] for r in csv.reader((p / "metrics.csv").open())]  # noqa: E731
+    assert strip(again) == strip(_run(runs, "relu"))  # all but the seconds column
+
+
+def test_lenetpp_prelu_runs(tmp_path: Path) -> None:
+    run = _train(tmp_path, "lenetpp_prelu.yaml", "data.train_subset=500")
+    s = json.loads((run / "summary.json").read_text())
+    assert s["net"] == "lenetpp" and s["status"] == "completed"
+    assert list(s["slopes"]) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1",
+                                 "conv3_2", "fc1"]  # fmt: skip
+    import numpy as np
+
+    feats = np.load(run / "features2d.npz")
+    assert feats["pre"].shape == feats["post"].shape == (10_000, 2)
+
+
+def test_divergence_is_recorded(tmp_path: Path) -> None:
+    args = ["train", "--config", "relu.yaml", "--runs-dir", str(tmp_path),
+            *_sets([*QUICK, "optim.lr=100", "train.epochs=3"])]  # fmt: skip
+    result = cli.invoke(app, args, env={"ACTBENCH_DATA": str(DATA_ROOT)})
+    assert result.exit_code == 1
+    assert "diverged: the loss became NaN/inf in epoch 1" in result.stderr
+    (run,) = tmp_path.iterdir()
+    s = json.loads((run / "summary.json").read_text())
+    assert (s["status"], s["diverged_epoch"], s["epochs"]) == ("diverged", 1, 1)
+    table = cli.invoke(app, ["compare", str(tmp_path), "--format", "json"])
+    (row,) = json.loads(table.stdout)[0]["rows"]
+    assert row["status"] == "diverged" and row["final_acc_%"] is None
+
+
+def test_resume_is_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
+    overrides = [*QUICK, "train.epochs=3", "activation.per_channel=true"]
+    whole, _ = runner.train(config.load("prelu.yaml", overrides), tmp_path / "a")
+
+    def interrupt_after_first(result: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, between epochs
+
+    cut, summary = runner.train(
+        config.load("prelu.yaml", overrides), tmp_path / "b", on_epoch=interrupt_after_first
+    )
+    assert summary["status"] == "interrupted" and summary["epochs"] == 1
+    assert len(cut.metrics()) == 1
+    run, trainer, state = runner.prepare_resume(cut.path)
+    assert state["epoch"] == 1
+    summary = runner.execute(run, trainer, state=state)
+    assert summary["status"] == "completed" and summary["epochs"] == 3
+
+    def without_seconds(r: rundir.RunDir) -> list[dict[str, float]]:
+        return [{k: v for k, v in m.items() if k != "seconds"} for m in r.metrics()]
+
+    assert without_seconds(cut) == without_seconds(whole)
+    assert cut.slopes() == whole.slopes()
+    a, b = torch.load(whole.path / "model.pt"), torch.load(cut.path / "model.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
