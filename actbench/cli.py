@@ -225,6 +225,87 @@ def compare(
         typer.echo(text, nl=False)
 
 
+@app.command()
+def sweep(
+    config: Path = typer.Option(..., "--config", "-c", help="Sweep YAML (looked up in sweeps/)."),
+    set_: list[str] = typer.Option([], "--set", "-s", help="Override a key in every run."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Parent of the sweep folder."),
+    workers: int = typer.Option(1, min=1, help="Runs trained at a time (processes)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the planned runs; train none."),
+) -> None:
+    """Train every run of a sweep (axes x seeds) into runs/<sweep>/, skipping finished ones."""
+    from actbench import sweep as sw
+
+    plan = sw.load(config, set_)
+    folder = runs_dir / plan.name
+    states = {name: sw.state(folder / name) for name, _ in plan.runs}
+    if dry_run:
+        for name, _ in plan.runs:
+            typer.echo(f"{states[name]:<7} {folder / name}")
+        counts = {s: list(states.values()).count(s) for s in ("new", "resume", "redo", "skip")}
+        typer.echo(f"{len(plan.runs)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return
+    with _SweepDisplay(len(plan.runs)) as display:
+        outcomes = sw.execute(plan, folder, workers, display.event, display.outcome)
+    for path in sw.write_summaries(folder):
+        typer.echo(f"wrote {path}")
+    count = {s: sum(o.status == s for o in outcomes) for s in
+             ("completed", "diverged", "failed", "interrupted", "skipped")}  # fmt: skip
+    typer.echo(", ".join(f"{v} {k}" for k, v in count.items() if v or k != "interrupted")
+               + f" of {len(plan.runs)} runs in {folder}")  # fmt: skip
+    if count["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if count["failed"]:
+        raise typer.Exit(1)
+
+
+class _SweepDisplay:
+    """One overall bar (runs done of total) plus a line per run in progress; plain lines
+    per finished run when not on a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _SweepDisplay:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), transient=True,
+            )  # fmt: skip
+            self.progress.__enter__()
+            self.overall = self.progress.add_task("[bold]runs", total=self.total, info="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def event(self, name: str, epoch: int, epochs: int, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(f"  {name}", total=total, info="")
+        self.progress.update(self.tasks[name], completed=done, total=total,
+                             info=f"epoch {epoch}/{epochs}")  # fmt: skip
+
+    def outcome(self, o: Any) -> None:
+        self.done += 1
+        line = f"[{self.done}/{self.total}] {o.status:<9} {o.name}  {o.detail}".rstrip()
+        if self.progress is None:
+            typer.echo(line)
+            return
+        if o.name in self.tasks:
+            self.progress.remove_task(self.tasks.pop(o.name))
+        self.progress.update(self.overall, completed=self.done)
+        if o.status != "skipped":
+            self.progress.console.print(line)
+
+
 @app.command("list")
 def list_() -> None:
     """The registered activations (with their parameters) and networks."""

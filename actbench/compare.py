@@ -319,19 +319,57 @@ def render(tables: list[Table], fmt: str, color: bool | None = None) -> str:
     return out.getvalue()
 
 
+# Adjacent column pairs shown as one cell in the terminal table: suffixes and cell format.
+_PAIRS = (
+    ("_mean", "_std", "{} ± {}", ""),
+    ("_low", "_high", "[{}, {}]", ""),
+    ("_min", "_max", "{} – {}", "_range"),
+)
+
+
+def _merged(t: Table) -> tuple[list[str], list[list[str]]]:
+    """Columns and cells for the terminal, with mean/std, CI and min/max pairs merged."""
+    columns, picks = [], []
+    i = 0
+    while i < len(t.columns):
+        col, nxt = t.columns[i], t.columns[i + 1] if i + 1 < len(t.columns) else ""
+        pair = next((p for p in _PAIRS if col.endswith(p[0]) and nxt == col[: -len(p[0])] + p[1]),
+                    None)  # fmt: skip
+        if pair:
+            columns.append(col[: -len(pair[0])] + pair[3])
+            picks.append((i, i + 1, pair[2]))
+            i += 2
+        else:
+            columns.append(col)
+            picks.append((i, None, "{}"))
+            i += 1
+    rows = []
+    for row in t.rows:
+        cells = []
+        for a, b, fmt in picks:
+            if b is None or row[b] is None:
+                cells.append(_cell(row[a], "-"))
+            else:
+                cells.append(fmt.format(_cell(row[a], "-"), _cell(row[b], "-")))
+        rows.append(cells)
+    return columns, rows
+
+
 def _rich_table(t: Table, color: bool | None) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
 
+    columns, rows = _merged(t)
     table = RichTable(title=t.title, box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in t.columns:
-        table.add_column(col, overflow="fold")
-    for row in t.rows:
-        table.add_row(*(_cell(v, "-") for v in row))
+    for col in columns:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, width=max(100, 14 * len(t.columns)))
-    console.print(table)
+    console = Console(file=buf, force_terminal=color, width=1000)
+    console.print(table, crop=False)
     for note in t.notes:
         console.print(f"  {note}", style="dim", soft_wrap=True)
-    return buf.getvalue()
+    out = [line.rstrip() for line in buf.getvalue().splitlines()]
+    return "\n".join(out) + "\n"
