@@ -251,7 +251,8 @@ def sweep(
         typer.echo(f"wrote {path}")
     count = {s: sum(o.status == s for o in outcomes) for s in
              ("completed", "diverged", "failed", "interrupted", "skipped")}  # fmt: skip
-    typer.echo(", ".join(f"{v} {k}" for k, v in count.items() if v or k != "interrupted")
+    shown = ("completed", "failed", "skipped")  # diverged / interrupted only when they occur
+    typer.echo(", ".join(f"{v} {k}" for k, v in count.items() if v or k in shown)
                + f" of {len(plan.runs)} runs in {folder}")  # fmt: skip
     if count["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)

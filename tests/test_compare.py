@@ -1,0 +1,181 @@
+"""compare: tables, statistics checked against hand-computed values and scipy, formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats as sps
+from typer.testing import CliRunner
+
+from actbench import compare, rundir, stats
+from actbench.cli import app
+
+from .helpers import fake_run
+
+cli = CliRunner()
+RELU, PRELU = {"name": "relu"}, {"name": "prelu"}
+# Final accuracies (fractions) by seed.
+RELU_ACC = {0: 0.980, 1: 0.970, 2: 0.985}
+PRELU_ACC = {0: 0.984, 1: 0.976, 2: 0.991}
+
+
+@pytest.fixture
+def paired(tmp_path: Path) -> Path:
+    for seed, acc in RELU_ACC.items():
+        fake_run(tmp_path, RELU, seed, acc)
+    for seed, acc in PRELU_ACC.items():
+        fake_run(tmp_path, PRELU, seed, acc,
+                 slopes={"conv1": {"mean": 0.2 + seed / 100, "min": 0.1, "max": 0.3, "n": 1}})  # fmt: skip
+    return tmp_path
+
+
+def _json(result) -> list[dict]:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_paired_statistics_match_hand_computation(paired: Path) -> None:
+    tables = _json(cli.invoke(app, ["compare", str(paired), "--baseline", "relu", "-f", "json"]))
+    rows = {r["group"]: r for r in tables[0]["rows"]}
+    prelu = rows["prelu"]
+    # prelu accuracies 98.4, 97.6, 99.1: mean 98.3667, sample std 0.75056
+    assert prelu["n"] == 3
+    assert prelu["final_acc_mean"] == pytest.approx(98.367, abs=1e-3)
+    assert prelu["final_acc_std"] == pytest.approx(0.751, abs=1e-3)
+    # CI: mean +- t(0.975, 2) * std / sqrt(3) = 98.3667 +- 4.302653 * 0.433333
+    assert prelu["ci95_low"] == pytest.approx(96.502, abs=1e-3)
+    assert prelu["ci95_high"] == pytest.approx(100.231, abs=1e-3)
+    # Paired differences 0.4, 0.6, 0.6: mean 0.5333, sd 0.11547, t = 8.0 on 2 df
+    assert prelu["diff_vs_baseline"] == pytest.approx(0.533, abs=1e-3)
+    assert prelu["diff_ci95_low"] == pytest.approx(0.533 - 4.302653 * 0.066667, abs=1e-3)
+    assert prelu["p_t"] == pytest.approx(0.01527, abs=1e-4)
+    assert prelu["test"] == "paired t"  # 3 pairs: too few for Wilcoxon
+    assert prelu["verdict"] == "better"
+    assert rows["relu"]["verdict"] == "baseline"
+
+
+def test_unpaired_groups_fall_back_to_welch(tmp_path: Path) -> None:
+    relu = [0.980, 0.970, 0.985]
+    prelu = [0.984, 0.976, 0.991, 0.979]
+    for seed, acc in enumerate(relu):
+        fake_run(tmp_path, RELU, seed, acc)
+    for seed, acc in enumerate(prelu, start=10):
+        fake_run(tmp_path, PRELU, seed, acc)
+    tables = _json(cli.invoke(app, ["compare", str(tmp_path), "--baseline", "relu", "-f", "json"]))
+    row = next(r for r in tables[0]["rows"] if r["group"] == "prelu")
+    expected = sps.ttest_ind([100 * a for a in prelu], [100 * a for a in relu], equal_var=False)
+    assert row["test"] == "Welch t (unpaired)"
+    assert row["p_t"] == pytest.approx(expected.pvalue, rel=1e-3)
+    assert row["p_wilcoxon"] is None
+    assert row["verdict"] == "not distinguishable"  # p = 0.37
+
+
+@pytest.mark.parametrize("df", [1, 2, 4, 7.3, 30, 200])
+def test_t_distribution_matches_scipy(df: float) -> None:
+    assert stats.t_quantile(df) == pytest.approx(sps.t.ppf(0.975, df), rel=1e-9)
+    for t in (0.1, 1.0, 2.5, 8.0):
+        assert stats.t_pvalue(t, df) == pytest.approx(2 * sps.t.sf(t, df), rel=1e-8)
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        [0.3, -0.1, 0.5, 0.7, 0.2, -0.4, 0.9],
+        [0.3, -0.3, 0.5, 0.7, 0.2, -0.5, 0.9],  # tied ranks
+        [0.1, 0.2, 0.3, 0.4, 0.5],
+        [0.0, 0.2, -0.3, 0.4, 0.5, 0.6],  # a zero difference is dropped
+        [math.sin(i) for i in range(60)],  # beyond the exact range: normal approximation
+    ],
+)
+def test_wilcoxon_matches_scipy(d: list[float]) -> None:
+    assert stats.wilcoxon_pvalue(d) == pytest.approx(sps.wilcoxon(d).pvalue, rel=1e-9)
+
+
+def test_paired_with_five_seeds_adds_wilcoxon() -> None:
+    group = {s: 98.0 + 0.1 * s for s in range(5)}
+    base = {s: 97.9 + 0.05 * s for s in range(5)}
+    diff = stats.versus(group, base)
+    assert diff.test == "paired t + Wilcoxon" and diff.n == 5
+    assert diff.p_wilcoxon == pytest.approx(0.0625)
+
+
+def test_every_format_carries_the_same_numbers(paired: Path) -> None:
+    runs, _ = rundir.collect([paired])
+    tables = compare.build_tables(runs, baseline="relu")
+    as_json = json.loads(compare.render(tables, "json"))
+    csv_text = compare.render(tables, "csv")
+    md_text = compare.render(tables, "markdown")
+    term = compare.render(tables, "table", color=False)
+    sections = csv_text.strip().split("\n\n")
+    assert len(sections) == len(as_json) == 2  # accuracy table, slope table
+    for section, table in zip(sections, as_json, strict=True):
+        lines = section.splitlines()
+        assert lines[0] == f"# {table['title']}"
+        rows = list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
+        assert len(rows) == len(table["rows"])
+        for row, ref in zip(rows, table["rows"], strict=True):
+            for key, value in ref.items():
+                text = compare._cell(value, "")
+                assert row[key] == text
+                if value is not None and text:
+                    assert f" {text} " in md_text  # markdown cell
+                    assert text in term
+    assert as_json[1]["rows"][0]["prelu mean"] == pytest.approx(0.21)  # mean a over seeds
+
+
+def test_error_metric_reports_100_minus_accuracy(paired: Path) -> None:
+    tables = _json(cli.invoke(app, ["compare", str(paired), "--metric", "error", "-f", "json",
+                                    "--per-run"]))  # fmt: skip
+    rows = tables[0]["rows"]
+    assert [r["final_err_%"] for r in rows] == sorted(r["final_err_%"] for r in rows)
+    assert rows[0]["final_err_%"] == pytest.approx(100 - 99.1)
+
+
+def test_output_file_and_bad_paths(paired: Path, tmp_path: Path) -> None:
+    (paired / "not-a-run").mkdir()
+    broken = fake_run(paired, {"name": "elu"}, 0, 0.9)
+    (broken / "summary.json").write_text("{ truncated")
+    out = tmp_path / "out" / "table.md"
+    result = cli.invoke(app, ["compare", str(paired), "--format", "markdown", "--output", str(out)])
+    assert result.exit_code == 0
+    assert f"skipping {broken}: corrupt run" in result.stderr
+    assert out.read_text().startswith("### Test accuracy (%) by activation")
+    assert result.stdout == f"wrote {out}\n"
+
+
+def test_nothing_usable_exits_2(tmp_path: Path) -> None:
+    result = cli.invoke(app, ["compare", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"warning: skipping {tmp_path / 'missing'}: does not exist",
+        f"error: no usable run directories in {tmp_path / 'missing'}",
+    ]
+
+
+def test_unknown_baseline_and_group_field(paired: Path) -> None:
+    result = cli.invoke(app, ["compare", str(paired), "--baseline", "gelu"])
+    assert result.exit_code == 2 and "--baseline: no group 'gelu'; groups: prelu, relu" in result.stderr
+    result = cli.invoke(app, ["compare", str(paired), "--group-by", "optim.lrr"])
+    assert result.exit_code == 2 and "--group-by: unknown field 'optim.lrr'" in result.stderr
+
+
+def test_stale_running_run_shows_as_incomplete(tmp_path: Path) -> None:
+    path = fake_run(tmp_path, RELU, 0, None)
+    summary = json.loads((path / "summary.json").read_text())
+    summary["status"] = "running"
+    summary["pid"] = 2**22 + 7  # no such process
+    (path / "summary.json").write_text(json.dumps(summary))
+    tables = _json(cli.invoke(app, ["compare", str(tmp_path), "-f", "json"]))
+    assert tables[0]["rows"][0]["status"] == "incomplete"
+
+
+def test_hundred_runs_group_by_seed_count(tmp_path: Path) -> None:
+    for i in range(100):
+        fake_run(tmp_path, [RELU, PRELU][i % 2], i // 2, 0.95 + (i % 7) / 1000)
+    tables = _json(cli.invoke(app, ["compare", str(tmp_path), "-f", "json"]))
+    assert [r["n"] for r in tables[0]["rows"]] == [50, 50]

@@ -1,0 +1,118 @@
+"""Sweeps: expansion, names, overrides, skip / resume / redo, and failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from actbench import sweep
+from actbench.cli import app
+from actbench.rundir import RunDir
+
+from .conftest import DATA_ROOT, QUICK
+from .helpers import fake_run
+
+cli = CliRunner()
+
+
+def test_activations_sweep_expands_to_35_named_runs() -> None:
+    plan = sweep.load("sweeps/activations.yaml", ["train.epochs=2", "data.train_subset=5000"])
+    assert plan.name == "activations" and len(plan.runs) == 35
+    names = [n for n, _ in plan.runs]
+    assert len(set(names)) == 35
+    assert names[:2] == ["relu-lenet-mnist-s0", "relu-lenet-mnist-s1"]
+    labels = {c.activation.name + ("-channel" if c.activation.per_channel else "")
+              for _, c in plan.runs}  # fmt: skip
+    assert labels == {"relu", "leaky_relu", "prelu", "prelu-channel", "rrelu", "elu", "selu"}
+    assert {c.seed for _, c in plan.runs} == set(range(5))
+    assert all(c.train.epochs == 2 and c.data.train_subset == 5000 for _, c in plan.runs)
+    assert all(c.optim.momentum == 0.5 and c.model.net == "lenet" for _, c in plan.runs)
+
+
+def test_lenetpp_sweep_keeps_its_recipe() -> None:
+    plan = sweep.load("lenetpp.yaml")
+    assert len(plan.runs) == 9
+    assert all(c.model.net == "lenetpp" and c.optim.momentum == 0.9 for _, c in plan.runs)
+    assert {n.rsplit("-s", 1)[0] for n, _ in plan.runs} == {
+        "relu-lenetpp-mnist", "prelu-lenetpp-mnist", "prelu-channel-lenetpp-mnist"}  # fmt: skip
+
+
+def test_other_axes_enter_the_name(tmp_path: Path) -> None:
+    spec = tmp_path / "lr.yaml"
+    spec.write_text("base: prelu.yaml\nseeds: [3]\naxes:\n  optim.lr: [0.01, 0.1]\n"
+                    "  model.net: [lenet, lenetpp]\n")  # fmt: skip
+    names = [n for n, _ in sweep.load(spec).runs]
+    assert names == ["prelu-lenet-mnist-lr0.01-s3", "prelu-lenetpp-mnist-lr0.01-s3",
+                     "prelu-lenet-mnist-lr0.1-s3", "prelu-lenetpp-mnist-lr0.1-s3"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seeds: 0\n", "seeds must be a positive int or a list of ints"),
+        ("axis: {}\n", "unknown key 'axis' (did you mean 'axes'?)"),
+        ("axes:\n  activation: [{name: swishy}]\n", "activation.name: unknown value 'swishy'"),
+        ("axes:\n  optim.lr: 0.1\n", "axes must map keys to non-empty lists"),
+    ],
+)
+def test_bad_sweeps_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(text)
+    result = cli.invoke(app, ["sweep", "--config", str(spec), "--runs-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_state_of_existing_runs(tmp_path: Path) -> None:
+    done = fake_run(tmp_path, {"name": "relu"}, 0, 0.98)
+    assert sweep.state(done) == "skip"
+    assert sweep.state(tmp_path / "missing") == "new"
+    broken = fake_run(tmp_path, {"name": "relu"}, 1, 0.98)
+    (broken / "summary.json").write_text("{")
+    assert sweep.state(broken) == "redo"
+    cut = fake_run(tmp_path, {"name": "relu"}, 2, 0.98)
+    summary = json.loads((cut / "summary.json").read_text())
+    (cut / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    assert sweep.state(cut) == "redo"  # no checkpoint to resume from
+    (cut / "checkpoint.pt").write_bytes(b"x")
+    assert sweep.state(cut) == "resume"
+    RunDir(done).lock()  # held by this (live) process: not another's
+    assert sweep.state(done) == "skip"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(DATA_ROOT is None, reason="no MNIST")
+def test_sweep_skips_redoes_and_survives_failures(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("the failing axis value needs a machine without CUDA")
+    spec = tmp_path / "mini.yaml"
+    spec.write_text("name: mini\nbase: relu.yaml\nseeds: 2\naxes:\n"
+                    "  activation: [{name: relu}, {name: prelu, per_channel: true}]\n"
+                    "  train.device: [cpu, cuda]\n")  # fmt: skip
+    sets = [a for s in QUICK if not s.startswith("train.device") for a in ("--set", s)]
+    args = ["sweep", "--config", str(spec), "--runs-dir", str(tmp_path), *sets]
+    env = {"ACTBENCH_DATA": str(DATA_ROOT)}
+    first = cli.invoke(app, [*args, "--workers", "2"], env=env)
+    assert first.exit_code == 1  # the cuda runs fail on this machine, the others complete
+    assert first.stdout.splitlines()[-1] == f"4 completed, 4 failed, 0 skipped of 8 runs in {tmp_path / 'mini'}"
+    assert "train.device: cuda requested but CUDA is not available here" in first.stdout
+    folder = tmp_path / "mini"
+    assert (folder / "summary.csv").is_file() and (folder / "summary.md").is_file()
+    completed = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert completed == ["prelu-channel-lenet-mnist-devicecpu-s0", "prelu-channel-lenet-mnist-devicecpu-s1",
+                         "relu-lenet-mnist-devicecpu-s0", "relu-lenet-mnist-devicecpu-s1"]  # fmt: skip
+    model = (folder / completed[0] / "model.pt").stat().st_mtime_ns
+
+    again = cli.invoke(app, args, env=env)
+    assert "4 completed" not in again.stdout and "4 skipped" in again.stdout
+    assert (folder / completed[0] / "model.pt").stat().st_mtime_ns == model  # untouched
+
+    shutil.rmtree(folder / completed[2])
+    third = cli.invoke(app, args, env=env)
+    lines = [line for line in third.stdout.splitlines() if "completed " in line and "/8]" in line]
+    assert [line.split()[2] for line in lines] == [completed[2]]
