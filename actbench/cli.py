@@ -15,6 +15,7 @@ from actbench.errors import ActbenchError
 if TYPE_CHECKING:
     from actbench.train import EpochResult
 
+
 class _Group(TyperGroup):
     """Turns ActbenchError (bad input) into one line on stderr and exit code 2."""
 
@@ -62,8 +63,13 @@ class _Display:
 
     def __enter__(self) -> _Display:
         if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-            from rich.progress import TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
@@ -201,15 +207,10 @@ def compare(
 ) -> None:
     """Tables of final/best test accuracy over runs, aggregated over seeds."""
     from actbench import compare as cmp
-    from actbench import rundir
 
     if format_ not in cmp.FORMATS:
         raise ActbenchError(f"--format: unknown {format_!r}; allowed: {', '.join(cmp.FORMATS)}")
-    runs, warnings = rundir.collect(paths)
-    for w in warnings:
-        _err(f"warning: {w}")
-    if not runs:
-        raise ActbenchError("no usable run directories in " + " ".join(map(str, paths)))
+    runs = _load_runs(paths)
     keys = [k.strip() for k in group_by.split(",") if k.strip()] if group_by else None
     tables = cmp.build_tables(
         runs, group_by=keys, per_run=per_run, baseline=baseline, metric=metric
@@ -249,11 +250,15 @@ def sweep(
         outcomes = sw.execute(plan, folder, workers, display.event, display.outcome)
     for path in sw.write_summaries(folder):
         typer.echo(f"wrote {path}")
-    count = {s: sum(o.status == s for o in outcomes) for s in
-             ("completed", "diverged", "failed", "interrupted", "skipped")}  # fmt: skip
+    count = {
+        s: sum(o.status == s for o in outcomes)
+        for s in ("completed", "diverged", "failed", "interrupted", "skipped")
+    }
     shown = ("completed", "failed", "skipped")  # diverged / interrupted only when they occur
-    typer.echo(", ".join(f"{v} {k}" for k, v in count.items() if v or k in shown)
-               + f" of {len(plan.runs)} runs in {folder}")  # fmt: skip
+    typer.echo(
+        ", ".join(f"{v} {k}" for k, v in count.items() if v or k in shown)
+        + f" of {len(plan.runs)} runs in {folder}"
+    )
     if count["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
     if count["failed"]:
@@ -275,9 +280,12 @@ class _SweepDisplay:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), transient=True,
-            )  # fmt: skip
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                transient=True,
+            )
             self.progress.__enter__()
             self.overall = self.progress.add_task("[bold]runs", total=self.total, info="")
         return self
@@ -291,8 +299,9 @@ class _SweepDisplay:
             return
         if name not in self.tasks:
             self.tasks[name] = self.progress.add_task(f"  {name}", total=total, info="")
-        self.progress.update(self.tasks[name], completed=done, total=total,
-                             info=f"epoch {epoch}/{epochs}")  # fmt: skip
+        self.progress.update(
+            self.tasks[name], completed=done, total=total, info=f"epoch {epoch}/{epochs}"
+        )
 
     def outcome(self, o: Any) -> None:
         self.done += 1
@@ -305,6 +314,56 @@ class _SweepDisplay:
         self.progress.update(self.overall, completed=self.done)
         if o.status != "skipped":
             self.progress.console.print(line)
+
+
+def _load_runs(paths: list[Path]) -> list[Any]:
+    from actbench import rundir
+
+    runs, warnings = rundir.collect(paths)
+    for w in warnings:
+        _err(f"warning: {w}")
+    if not runs:
+        raise ActbenchError("no usable run directories in " + " ".join(map(str, paths)))
+    return runs
+
+
+def _write_plots(runs: list[Any], out: Path) -> list[str]:
+    from actbench import plots
+    from actbench.rundir import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = []
+    for name, plot in plots.make_all(runs).items():
+        atomic_write(out / name, plots.png_bytes(plot))
+        names.append(name)
+    return names
+
+
+@app.command()
+def plot(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    out: Path = typer.Option(Path("plots"), "--out", help="Folder for the PNG files."),
+) -> None:
+    """Write PNG plots: curves, final accuracies, PReLU slopes, activations, 2-D features."""
+    runs = _load_runs(paths)
+    for name in _write_plots(runs, out):
+        typer.echo(out / name)
+
+
+@app.command()
+def report(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for report.md and plots."),
+    baseline: str = typer.Option(None, help="Group label to test the others against."),
+) -> None:
+    """Write report.md: compare tables, slope table, plots and the configs that differ."""
+    from actbench import report as rep
+    from actbench.rundir import atomic_write
+
+    runs = _load_runs(paths)
+    names = _write_plots(runs, out)
+    atomic_write(out / "report.md", rep.build(runs, names, baseline))
+    typer.echo(out / "report.md")
 
 
 @app.command("list")

@@ -46,8 +46,12 @@ def fields(run: Run) -> dict[str, Any]:
         for k, v in _flatten(run.config).items()
         if not k.startswith("activation.") and k not in ("model.net", "data.dataset")
     }
-    return {"activation": s.get("activation"), "net": s.get("net"), "dataset": s.get("dataset"),
-            **flat}  # fmt: skip
+    return {
+        "activation": s.get("activation"),
+        "net": s.get("net"),
+        "dataset": s.get("dataset"),
+        **flat,
+    }
 
 
 def default_group_keys(runs: list[Run]) -> list[str]:
@@ -91,17 +95,39 @@ def _sort_key(value: float | None, metric: str) -> float:
 
 def per_run_table(runs: list[Run], metric: str) -> Table:
     m = "acc" if metric == "accuracy" else "err"
-    columns = ["name", "dataset", "net", "activation", "seed", "epochs", "status", "precision",
-               f"final_{m}_%", f"best_{m}_%", "params", "train_s"]  # fmt: skip
+    columns = [
+        "name",
+        "dataset",
+        "net",
+        "activation",
+        "seed",
+        "epochs",
+        "status",
+        "precision",
+        f"final_{m}_%",
+        f"best_{m}_%",
+        "params",
+        "train_s",
+    ]
     rows = []
     for run in runs:
         s = run.summary
-        rows.append([
-            s.get("name", run.path.name), s.get("dataset"), s.get("net"), s.get("activation"),
-            s.get("seed"), s.get("epochs"), s.get("status"), s.get("precision", "fp32"),
-            _pct(s.get("final_test_acc"), metric), _pct(s.get("best_test_acc"), metric),
-            s.get("params"), _r(s.get("train_seconds"), 1),
-        ])  # fmt: skip
+        rows.append(
+            [
+                s.get("name", run.path.name),
+                s.get("dataset"),
+                s.get("net"),
+                s.get("activation"),
+                s.get("seed"),
+                s.get("epochs"),
+                s.get("status"),
+                s.get("precision", "fp32"),
+                _pct(s.get("final_test_acc"), metric),
+                _pct(s.get("best_test_acc"), metric),
+                s.get("params"),
+                _r(s.get("train_seconds"), 1),
+            ]
+        )
     rows.sort(key=lambda r: _sort_key(r[8], metric))
     return Table(f"Runs (test {metric}, %)", columns, rows)
 
@@ -121,32 +147,47 @@ def _baseline_for(label: str, labels: list[str], baseline: str, keys: list[str])
         return baseline
     parts = label.split(" / ")
     for i in range(len(keys)):
-        candidate = " / ".join(parts[:i] + [baseline] + parts[i + 1 :])
+        candidate = " / ".join([*parts[:i], baseline, *parts[i + 1 :]])
         if candidate in labels:
             return candidate
     return None
 
 
-def grouped_table(
-    runs: list[Run], keys: list[str], metric: str, baseline: str | None
-) -> Table:
+def grouped_table(runs: list[Run], keys: list[str], metric: str, baseline: str | None) -> Table:
     m = "acc" if metric == "accuracy" else "err"
     groups = _groups(runs, keys)
-    columns = ["group", "n", f"final_{m}_mean", f"final_{m}_std", "ci95_low", "ci95_high",
-               f"best_{m}_mean", f"best_{m}_std", f"final_{m}_min", f"final_{m}_max",
-               "train_s_mean", "not_completed"]  # fmt: skip
+    columns = [
+        "group",
+        "n",
+        f"final_{m}_mean",
+        f"final_{m}_std",
+        "ci95_low",
+        "ci95_high",
+        f"best_{m}_mean",
+        f"best_{m}_std",
+        f"final_{m}_min",
+        f"final_{m}_max",
+        "train_s_mean",
+        "not_completed",
+    ]
     if baseline is not None:
-        columns += ["diff_vs_baseline", "diff_ci95_low", "diff_ci95_high", "p_t", "p_wilcoxon",
-                    "test", "verdict"]  # fmt: skip
+        columns += [
+            "diff_vs_baseline",
+            "diff_ci95_low",
+            "diff_ci95_high",
+            "p_t",
+            "p_wilcoxon",
+            "test",
+            "verdict",
+        ]
         if _baseline_for(next(iter(groups)), list(groups), baseline, keys) is None:
-            raise ActbenchError(
-                f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}"
-            )
+            raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
     finals = {
         label: {
             r.summary["seed"]: _pct(r.summary["final_test_acc"], metric)
             for r in members
-            if r.summary.get("status") == "completed" and r.summary.get("final_test_acc") is not None
+            if r.summary.get("status") == "completed"
+            and r.summary.get("final_test_acc") is not None
         }
         for label, members in groups.items()
     }
@@ -161,21 +202,41 @@ def grouped_table(
             continue
         d, b = stats.describe(final), stats.describe(best)
         seconds = [r.summary.get("train_seconds", 0.0) for r in done]
-        row = [label, d.n, _r(d.mean), _r(d.std), _r(d.ci_low), _r(d.ci_high), _r(b.mean),
-               _r(b.std), _r(d.min), _r(d.max), _r(sum(seconds) / len(seconds), 1), skipped]  # fmt: skip
+        row = [
+            label,
+            d.n,
+            _r(d.mean),
+            _r(d.std),
+            _r(d.ci_low),
+            _r(d.ci_high),
+            _r(b.mean),
+            _r(b.std),
+            _r(d.min),
+            _r(d.max),
+            _r(sum(seconds) / len(seconds), 1),
+            skipped,
+        ]
         if baseline is not None:
             base = _baseline_for(label, list(groups), baseline, keys)
             if base == label or base is None:
                 row += [None] * 6 + ["baseline" if base == label else "no baseline"]
             else:
                 diff = stats.versus(finals[label], finals[base])
-                better = (diff.diff_mean or 0) > 0 if metric == "accuracy" else (
-                    diff.diff_mean or 0) < 0  # fmt: skip
+                better = (
+                    (diff.diff_mean or 0) > 0 if metric == "accuracy" else (diff.diff_mean or 0) < 0
+                )
                 verdict = "not distinguishable"
                 if diff.distinguishable:
                     verdict = "better" if better else "worse"
-                row += [_r(diff.diff_mean), _r(diff.ci_low), _r(diff.ci_high), _p(diff.p_t),
-                        _p(diff.p_wilcoxon), diff.test, verdict]  # fmt: skip
+                row += [
+                    _r(diff.diff_mean),
+                    _r(diff.ci_low),
+                    _r(diff.ci_high),
+                    _p(diff.p_t),
+                    _p(diff.p_wilcoxon),
+                    diff.test,
+                    verdict,
+                ]
         rows.append(row)
     rows.sort(key=lambda r: _sort_key(r[2], metric))
     notes.append(
@@ -198,15 +259,24 @@ def _site_order(runs: list[Run], key: str) -> list[str]:
 
 def slopes_per_run(runs: list[Run]) -> Table | None:
     rows = [
-        [r.summary.get("name", r.path.name), site, _r(v["mean"], 4), _r(v["min"], 4),
-         _r(v["max"], 4), v["n"]]
+        [
+            r.summary.get("name", r.path.name),
+            site,
+            _r(v["mean"], 4),
+            _r(v["min"], 4),
+            _r(v["max"], 4),
+            v["n"],
+        ]
         for r in runs
         for site, v in (r.summary.get("slopes") or {}).items()
-    ]  # fmt: skip
+    ]
     if not rows:
         return None
-    return Table("Learned PReLU slopes a at the last epoch (over channels)",
-                 ["run", "layer", "a_mean", "a_min", "a_max", "channels"], rows)  # fmt: skip
+    return Table(
+        "Learned PReLU slopes a at the last epoch (over channels)",
+        ["run", "layer", "a_mean", "a_min", "a_max", "channels"],
+        rows,
+    )
 
 
 def slopes_by_variant(runs: list[Run]) -> Table | None:
@@ -223,8 +293,11 @@ def slopes_by_variant(runs: list[Run]) -> Table | None:
         for site in _site_order(members, "slopes"):
             row: list[Any] = [net, site]
             for lab in labels:
-                vals = [r.summary["slopes"][site]["mean"] for r in members
-                        if r.summary["activation"] == lab and site in r.summary["slopes"]]  # fmt: skip
+                vals = [
+                    r.summary["slopes"][site]["mean"]
+                    for r in members
+                    if r.summary["activation"] == lab and site in r.summary["slopes"]
+                ]
                 if vals:
                     d = stats.describe(vals)
                     row += [_r(d.mean, 4), _r(d.std, 4), d.n]
@@ -241,18 +314,27 @@ def dead_units(runs: list[Run], keys: list[str] | None) -> Table | None:
     if not with_dead:
         return None
     sites = _site_order(with_dead, "dead_units")
-    groups = _groups(with_dead, keys) if keys else {
-        r.summary.get("name", r.path.name): [r] for r in with_dead}  # fmt: skip
+    groups = (
+        _groups(with_dead, keys)
+        if keys
+        else {r.summary.get("name", r.path.name): [r] for r in with_dead}
+    )
     rows = []
     for label, members in groups.items():
         row: list[Any] = [label, len(members)]
         for site in sites:
-            vals = [100 * r.summary["dead_units"][site] for r in members
-                    if site in r.summary["dead_units"]]  # fmt: skip
+            vals = [
+                100 * r.summary["dead_units"][site]
+                for r in members
+                if site in r.summary["dead_units"]
+            ]
             row.append(_r(sum(vals) / len(vals), 2) if vals else None)
         rows.append(row)
-    return Table("Dead units at the end of training (% of units never non-zero on the test set)",
-                 ["group" if keys else "run", "n", *sites], rows)  # fmt: skip
+    return Table(
+        "Dead units at the end of training (% of units never non-zero on the test set)",
+        ["group" if keys else "run", "n", *sites],
+        rows,
+    )
 
 
 def build_tables(
@@ -270,9 +352,12 @@ def build_tables(
     for key in keys:
         _value(runs[0], key)  # unknown field -> clear error
     groups = _groups(runs, keys)
-    grouped = not per_run and (group_by is not None or baseline is not None
-                               or any(len(g) > 1 for g in groups.values()))  # fmt: skip
-    tables = [grouped_table(runs, keys, metric, baseline) if grouped else per_run_table(runs, metric)]
+    grouped = not per_run and (
+        group_by is not None or baseline is not None or any(len(g) > 1 for g in groups.values())
+    )
+    tables = [
+        grouped_table(runs, keys, metric, baseline) if grouped else per_run_table(runs, metric)
+    ]
     slope_table = slopes_by_variant(runs) if grouped else slopes_per_run(runs)
     dead = dead_units(runs, keys if grouped else None)
     return tables + [t for t in (slope_table, dead) if t is not None]
@@ -292,12 +377,20 @@ def _cell(value: Any, empty: str) -> str:
 def render(tables: list[Table], fmt: str, color: bool | None = None) -> str:
     """The tables as text in one of FORMATS; every format carries the same numbers."""
     if fmt == "json":
-        return json.dumps(
-            [{"title": t.title, "notes": t.notes,
-              "rows": [dict(zip(t.columns, row, strict=True)) for row in t.rows]}
-             for t in tables],
-            indent=2,
-        ) + "\n"  # fmt: skip
+        return (
+            json.dumps(
+                [
+                    {
+                        "title": t.title,
+                        "notes": t.notes,
+                        "rows": [dict(zip(t.columns, row, strict=True)) for row in t.rows],
+                    }
+                    for t in tables
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
     out = io.StringIO()
     for i, t in enumerate(tables):
         if i:
@@ -333,8 +426,9 @@ def _merged(t: Table) -> tuple[list[str], list[list[str]]]:
     i = 0
     while i < len(t.columns):
         col, nxt = t.columns[i], t.columns[i + 1] if i + 1 < len(t.columns) else ""
-        pair = next((p for p in _PAIRS if col.endswith(p[0]) and nxt == col[: -len(p[0])] + p[1]),
-                    None)  # fmt: skip
+        pair = next(
+            (p for p in _PAIRS if col.endswith(p[0]) and nxt == col[: -len(p[0])] + p[1]), None
+        )
         if pair:
             columns.append(col[: -len(pair[0])] + pair[3])
             picks.append((i, i + 1, pair[2]))

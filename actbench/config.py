@@ -228,7 +228,8 @@ def validate(cfg: Config, set_keys: typing.Iterable[str] = ()) -> Config:
     if act.name in ("elu", "celu") and act.alpha == 0:
         raise ActbenchError("activation.alpha: must be > 0, got 0")
     dev = cfg.train.device
-    if not (dev in ("auto", "cpu", "cuda", "mps") or dev.startswith("cuda:") and dev[5:].isdigit()):
+    cuda_n = dev.startswith("cuda:") and dev[5:].isdigit()
+    if not (dev in ("auto", "cpu", "cuda", "mps") or cuda_n):
         raise ActbenchError(
             f"train.device: unknown value {dev!r}; allowed: auto, cpu, cuda, cuda:N, mps"
         )

@@ -4,7 +4,6 @@ readable run."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -206,10 +205,14 @@ class RunDir:
 
     def slopes(self) -> list[dict[str, Any]]:
         return [
-            {"epoch": int(r["epoch"]), "layer": r["layer"], "channel": int(r["channel"]),
-             "a": float(r["a"])}
+            {
+                "epoch": int(r["epoch"]),
+                "layer": r["layer"],
+                "channel": int(r["channel"]),
+                "a": float(r["a"]),
+            }
             for r in read_csv(self.path / SLOPES)
-        ]  # fmt: skip
+        ]
 
 
 @dataclass

@@ -161,5 +161,6 @@ def versus(group: dict[int, float], baseline: dict[int, float]) -> Difference:
     df = (vx + vb) ** 2 / (vx**2 / (len(x) - 1) + vb**2 / (len(b) - 1))
     half = t_quantile(df) * se
     p_t = t_pvalue(mean / se, df)
-    return Difference("Welch t (unpaired)", min(len(x), len(b)), mean, mean - half, mean + half,
-                      p_t, None)  # fmt: skip
+    return Difference(
+        "Welch t (unpaired)", min(len(x), len(b)), mean, mean - half, mean + half, p_t, None
+    )

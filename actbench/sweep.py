@@ -61,7 +61,7 @@ def _axis_name(key: str, value: Any) -> str | None:
 def run_name(cfg: Config, extra: list[str]) -> str:
     """label-net-dataset[-axis values]-s<seed>: the same sweep always gives the same names."""
     parts = [cfgmod.activation_label(cfg.activation), cfg.model.net, cfg.data.dataset, *extra]
-    return "-".join(parts + [f"s{cfg.seed}"]).replace("/", "_").replace(" ", "")
+    return "-".join([*parts, f"s{cfg.seed}"]).replace("/", "_").replace(" ", "")
 
 
 def load(path: str | os.PathLike[str], overrides: list[str] = ()) -> Sweep:  # type: ignore[assignment]
@@ -99,9 +99,7 @@ def load(path: str | os.PathLike[str], overrides: list[str] = ()) -> Sweep:  # t
             _set_path(data, key, value)
         for seed in seeds:
             try:
-                cfg = cfgmod.from_mapping(
-                    cfgmod.apply_overrides({**data, "seed": seed}, overrides)
-                )
+                cfg = cfgmod.from_mapping(cfgmod.apply_overrides({**data, "seed": seed}, overrides))
             except ActbenchError as exc:
                 raise ActbenchError(f"{spec_path}: {exc}") from None
             extra = [a for a in (_axis_name(k, v) for k, v in zip(axes, combo, strict=True)) if a]
@@ -109,7 +107,9 @@ def load(path: str | os.PathLike[str], overrides: list[str] = ()) -> Sweep:  # t
     names = [n for n, _ in runs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ActbenchError(f"{spec_path}: runs share a name ({', '.join(dupes)}); repeated axis values?")
+        raise ActbenchError(
+            f"{spec_path}: runs share a name ({', '.join(dupes)}); repeated axis values?"
+        )
     return Sweep(name, runs)
 
 
@@ -167,8 +167,7 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
         if todo == "resume":
             run, trainer, ckpt = runner.prepare_resume(path)
             epoch[0] = ckpt["epoch"]
-            summary = runner.execute(run, trainer, state=ckpt, progress=progress,
-                                     on_epoch=on_epoch)  # fmt: skip
+            summary = runner.execute(run, trainer, state=ckpt, progress=progress, on_epoch=on_epoch)
         else:
             trainer = runner.prepare(cfg)
             if todo == "redo":

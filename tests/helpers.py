@@ -16,10 +16,20 @@ def fake_run(parent: Path, act: dict[str, Any], seed: int, acc: float | None, **
     run = RunDir.create(parent, f"{label}-lenet-mnist-s{seed}", unique=False)
     run.write_config(config.dump(cfg))
     summary = {
-        "name": run.path.name, "dataset": "mnist", "net": "lenet", "activation": label,
-        "seed": seed, "epochs": 10, "final_test_acc": acc, "best_test_acc": acc,
-        "best_epoch": 10, "params": 21840, "train_seconds": 60.0, "status": "completed",
-        "precision": "fp32", **extra,
-    }  # fmt: skip
+        "name": run.path.name,
+        "dataset": "mnist",
+        "net": "lenet",
+        "activation": label,
+        "seed": seed,
+        "epochs": 10,
+        "final_test_acc": acc,
+        "best_test_acc": acc,
+        "best_epoch": 10,
+        "params": 21840,
+        "train_seconds": 60.0,
+        "status": "completed",
+        "precision": "fp32",
+        **extra,
+    }
     run.write_summary(summary)
     return run.path

@@ -16,9 +16,16 @@ NETS = list(models.NETWORKS)
 # Expected sites and their channel counts, in network order.
 SITES = {
     "lenet": {"conv1": 10, "conv2": 20, "fc1": 50},
-    "lenetpp": {"conv1_1": 32, "conv1_2": 32, "conv2_1": 64, "conv2_2": 64,
-                "conv3_1": 128, "conv3_2": 128, "fc1": 2},
-}  # fmt: skip
+    "lenetpp": {
+        "conv1_1": 32,
+        "conv1_2": 32,
+        "conv2_1": 64,
+        "conv2_2": 64,
+        "conv3_1": 128,
+        "conv3_2": 128,
+        "fc1": 2,
+    },
+}
 
 
 def test_registry_matches_config_table() -> None:

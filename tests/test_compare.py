@@ -29,8 +29,13 @@ def paired(tmp_path: Path) -> Path:
     for seed, acc in RELU_ACC.items():
         fake_run(tmp_path, RELU, seed, acc)
     for seed, acc in PRELU_ACC.items():
-        fake_run(tmp_path, PRELU, seed, acc,
-                 slopes={"conv1": {"mean": 0.2 + seed / 100, "min": 0.1, "max": 0.3, "n": 1}})  # fmt: skip
+        fake_run(
+            tmp_path,
+            PRELU,
+            seed,
+            acc,
+            slopes={"conv1": {"mean": 0.2 + seed / 100, "min": 0.1, "max": 0.3, "n": 1}},
+        )
     return tmp_path
 
 
@@ -129,8 +134,9 @@ def test_every_format_carries_the_same_numbers(paired: Path) -> None:
 
 
 def test_error_metric_reports_100_minus_accuracy(paired: Path) -> None:
-    tables = _json(cli.invoke(app, ["compare", str(paired), "--metric", "error", "-f", "json",
-                                    "--per-run"]))  # fmt: skip
+    tables = _json(
+        cli.invoke(app, ["compare", str(paired), "--metric", "error", "-f", "json", "--per-run"])
+    )
     rows = tables[0]["rows"]
     assert [r["final_err_%"] for r in rows] == sorted(r["final_err_%"] for r in rows)
     assert rows[0]["final_err_%"] == pytest.approx(100 - 99.1)
@@ -159,7 +165,10 @@ def test_nothing_usable_exits_2(tmp_path: Path) -> None:
 
 def test_unknown_baseline_and_group_field(paired: Path) -> None:
     result = cli.invoke(app, ["compare", str(paired), "--baseline", "gelu"])
-    assert result.exit_code == 2 and "--baseline: no group 'gelu'; groups: prelu, relu" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "--baseline: no group 'gelu'; groups: prelu, relu" in result.stderr
+    )
     result = cli.invoke(app, ["compare", str(paired), "--group-by", "optim.lrr"])
     assert result.exit_code == 2 and "--group-by: unknown field 'optim.lrr'" in result.stderr
 

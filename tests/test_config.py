@@ -23,7 +23,11 @@ def test_every_shipped_config_loads(path: Path) -> None:
     assert cfg.model.net in config.NETS
     assert cfg.train.epochs == 10
     if cfg.model.net == "lenetpp":
-        assert (cfg.optim.momentum, cfg.optim.weight_decay, cfg.train.batch_size) == (0.9, 5e-4, 128)
+        assert (cfg.optim.momentum, cfg.optim.weight_decay, cfg.train.batch_size) == (
+            0.9,
+            5e-4,
+            128,
+        )
         assert cfg.optim.slope_weight_decay == 0
     else:
         assert (cfg.optim.lr, cfg.optim.momentum, cfg.train.batch_size) == (0.01, 0.5, 64)
@@ -39,9 +43,15 @@ def test_bare_name_is_looked_up_in_configs(tmp_path: Path, monkeypatch: pytest.M
 def test_overrides_parse_yaml_scalars() -> None:
     cfg = config.load(
         "prelu.yaml",
-        ["train.epochs=2", "activation.per_channel=true", "optim.lr=1e-3", "name=quick",
-         "data.train_subset=500", "data.root=null"],
-    )  # fmt: skip
+        [
+            "train.epochs=2",
+            "activation.per_channel=true",
+            "optim.lr=1e-3",
+            "name=quick",
+            "data.train_subset=500",
+            "data.root=null",
+        ],
+    )
     assert cfg.train.epochs == 2 and cfg.activation.per_channel is True
     assert cfg.optim.lr == 0.001 and cfg.name == "quick" and cfg.data.train_subset == 500
     assert config.activation_label(cfg.activation) == "prelu-channel"
@@ -58,7 +68,9 @@ def test_labels_name_the_variant() -> None:
     label = config.activation_label
     assert label(config.ActivationConfig(name="prelu")) == "prelu"
     assert label(config.ActivationConfig(name="prelu", per_channel=True)) == "prelu-channel"
-    assert label(config.ActivationConfig(name="leaky_relu", negative_slope=0.2)) == "leaky_relu(0.2)"
+    assert (
+        label(config.ActivationConfig(name="leaky_relu", negative_slope=0.2)) == "leaky_relu(0.2)"
+    )
     assert label(config.ActivationConfig(name="leaky_relu")) == "leaky_relu"
 
 
@@ -71,15 +83,19 @@ BAD = [
     ({"train": {"epochs": 0}}, "train.epochs: must be > 0, got 0"),
     ({"train": {"epochs": 2.5}}, "train.epochs: expected int, got float 2.5"),
     ({"train": {"epochs": True}}, "train.epochs: expected int, got bool True"),
-    ({"activation": {"name": "rrelu", "lower": 0.5, "upper": 0.1}},
-     "activation.lower (0.5) must be <= activation.upper (0.1)"),
-    ({"activation": {"name": "relu", "per_channel": True}},
-     "activation.per_channel does not apply to relu; its parameters: none"),
+    (
+        {"activation": {"name": "rrelu", "lower": 0.5, "upper": 0.1}},
+        "activation.lower (0.5) must be <= activation.upper (0.1)",
+    ),
+    (
+        {"activation": {"name": "relu", "per_channel": True}},
+        "activation.per_channel does not apply to relu; its parameters: none",
+    ),
     ({"model": {"net": "resnet"}}, "allowed: lenet, lenetpp"),
     ({"data": {"dataset": "cifar"}}, "data.dataset: unknown value 'cifar'"),
     ({"train": {"device": "tpu"}}, "train.device: unknown value 'tpu'"),
     ({"model": "lenet"}, "model: expected a mapping of keys, got str"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("data", "message"), BAD)

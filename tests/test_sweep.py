@@ -26,8 +26,9 @@ def test_activations_sweep_expands_to_35_named_runs() -> None:
     names = [n for n, _ in plan.runs]
     assert len(set(names)) == 35
     assert names[:2] == ["relu-lenet-mnist-s0", "relu-lenet-mnist-s1"]
-    labels = {c.activation.name + ("-channel" if c.activation.per_channel else "")
-              for _, c in plan.runs}  # fmt: skip
+    labels = {
+        c.activation.name + ("-channel" if c.activation.per_channel else "") for _, c in plan.runs
+    }
     assert labels == {"relu", "leaky_relu", "prelu", "prelu-channel", "rrelu", "elu", "selu"}
     assert {c.seed for _, c in plan.runs} == set(range(5))
     assert all(c.train.epochs == 2 and c.data.train_subset == 5000 for _, c in plan.runs)
@@ -39,16 +40,25 @@ def test_lenetpp_sweep_keeps_its_recipe() -> None:
     assert len(plan.runs) == 9
     assert all(c.model.net == "lenetpp" and c.optim.momentum == 0.9 for _, c in plan.runs)
     assert {n.rsplit("-s", 1)[0] for n, _ in plan.runs} == {
-        "relu-lenetpp-mnist", "prelu-lenetpp-mnist", "prelu-channel-lenetpp-mnist"}  # fmt: skip
+        "relu-lenetpp-mnist",
+        "prelu-lenetpp-mnist",
+        "prelu-channel-lenetpp-mnist",
+    }
 
 
 def test_other_axes_enter_the_name(tmp_path: Path) -> None:
     spec = tmp_path / "lr.yaml"
-    spec.write_text("base: prelu.yaml\nseeds: [3]\naxes:\n  optim.lr: [0.01, 0.1]\n"
-                    "  model.net: [lenet, lenetpp]\n")  # fmt: skip
+    spec.write_text(
+        "base: prelu.yaml\nseeds: [3]\naxes:\n  optim.lr: [0.01, 0.1]\n"
+        "  model.net: [lenet, lenetpp]\n"
+    )
     names = [n for n, _ in sweep.load(spec).runs]
-    assert names == ["prelu-lenet-mnist-lr0.01-s3", "prelu-lenetpp-mnist-lr0.01-s3",
-                     "prelu-lenet-mnist-lr0.1-s3", "prelu-lenetpp-mnist-lr0.1-s3"]  # fmt: skip
+    assert names == [
+        "prelu-lenet-mnist-lr0.01-s3",
+        "prelu-lenetpp-mnist-lr0.01-s3",
+        "prelu-lenet-mnist-lr0.1-s3",
+        "prelu-lenetpp-mnist-lr0.1-s3",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -91,21 +101,30 @@ def test_sweep_skips_redoes_and_survives_failures(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("the failing axis value needs a machine without CUDA")
     spec = tmp_path / "mini.yaml"
-    spec.write_text("name: mini\nbase: relu.yaml\nseeds: 2\naxes:\n"
-                    "  activation: [{name: relu}, {name: prelu, per_channel: true}]\n"
-                    "  train.device: [cpu, cuda]\n")  # fmt: skip
+    spec.write_text(
+        "name: mini\nbase: relu.yaml\nseeds: 2\naxes:\n"
+        "  activation: [{name: relu}, {name: prelu, per_channel: true}]\n"
+        "  train.device: [cpu, cuda]\n"
+    )
     sets = [a for s in QUICK if not s.startswith("train.device") for a in ("--set", s)]
     args = ["sweep", "--config", str(spec), "--runs-dir", str(tmp_path), *sets]
     env = {"ACTBENCH_DATA": str(DATA_ROOT)}
     first = cli.invoke(app, [*args, "--workers", "2"], env=env)
     assert first.exit_code == 1  # the cuda runs fail on this machine, the others complete
-    assert first.stdout.splitlines()[-1] == f"4 completed, 4 failed, 0 skipped of 8 runs in {tmp_path / 'mini'}"
+    assert (
+        first.stdout.splitlines()[-1]
+        == f"4 completed, 4 failed, 0 skipped of 8 runs in {tmp_path / 'mini'}"
+    )
     assert "train.device: cuda requested but CUDA is not available here" in first.stdout
     folder = tmp_path / "mini"
     assert (folder / "summary.csv").is_file() and (folder / "summary.md").is_file()
     completed = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    assert completed == ["prelu-channel-lenet-mnist-devicecpu-s0", "prelu-channel-lenet-mnist-devicecpu-s1",
-                         "relu-lenet-mnist-devicecpu-s0", "relu-lenet-mnist-devicecpu-s1"]  # fmt: skip
+    assert completed == [
+        "prelu-channel-lenet-mnist-devicecpu-s0",
+        "prelu-channel-lenet-mnist-devicecpu-s1",
+        "relu-lenet-mnist-devicecpu-s0",
+        "relu-lenet-mnist-devicecpu-s1",
+    ]
     model = (folder / completed[0] / "model.pt").stat().st_mtime_ns
 
     again = cli.invoke(app, args, env=env)

@@ -64,9 +64,23 @@ def test_metrics_and_summary_agree(runs: Path) -> None:
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert list(rows[0]) == list(rundir.METRIC_FIELDS) and len(rows) == 1
     s = json.loads((run / "summary.json").read_text())
-    for key in ("name", "dataset", "net", "activation", "seed", "epochs", "final_test_acc",
-                "best_test_acc", "best_epoch", "params", "train_seconds", "device", "status",
-                "torch_version", "actbench_version"):  # fmt: skip
+    for key in (
+        "name",
+        "dataset",
+        "net",
+        "activation",
+        "seed",
+        "epochs",
+        "final_test_acc",
+        "best_test_acc",
+        "best_epoch",
+        "params",
+        "train_seconds",
+        "device",
+        "status",
+        "torch_version",
+        "actbench_version",
+    ):
         assert key in s, key
     assert s["status"] == "completed" and s["activation"] == "prelu-channel"
     assert s["final_test_acc"] == float(rows[0]["test_acc"])
@@ -107,7 +121,9 @@ def test_compare_lists_both_runs(runs: Path) -> None:
     start = lines.index("# Learned PReLU slopes a at the last epoch (over channels)") + 2
     slope_rows = lines[start : lines.index("", start)]
     assert [r.split(",")[1] for r in slope_rows] == ["conv1", "conv2", "fc1"]
-    assert "# Dead units at the end of training (% of units never non-zero on the test set)" in lines
+    assert (
+        "# Dead units at the end of training (% of units never non-zero on the test set)" in lines
+    )
 
 
 def test_evaluate_reproduces_the_final_accuracy(runs: Path) -> None:
@@ -129,8 +145,15 @@ def test_lenetpp_prelu_runs(tmp_path: Path) -> None:
     run = _train(tmp_path, "lenetpp_prelu.yaml", "data.train_subset=500")
     s = json.loads((run / "summary.json").read_text())
     assert s["net"] == "lenetpp" and s["status"] == "completed"
-    assert list(s["slopes"]) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1",
-                                 "conv3_2", "fc1"]  # fmt: skip
+    assert list(s["slopes"]) == [
+        "conv1_1",
+        "conv1_2",
+        "conv2_1",
+        "conv2_2",
+        "conv3_1",
+        "conv3_2",
+        "fc1",
+    ]
     import numpy as np
 
     feats = np.load(run / "features2d.npz")
@@ -138,8 +161,14 @@ def test_lenetpp_prelu_runs(tmp_path: Path) -> None:
 
 
 def test_divergence_is_recorded(tmp_path: Path) -> None:
-    args = ["train", "--config", "relu.yaml", "--runs-dir", str(tmp_path),
-            *_sets([*QUICK, "optim.lr=100", "train.epochs=3"])]  # fmt: skip
+    args = [
+        "train",
+        "--config",
+        "relu.yaml",
+        "--runs-dir",
+        str(tmp_path),
+        *_sets([*QUICK, "optim.lr=100", "train.epochs=3"]),
+    ]
     result = cli.invoke(app, args, env={"ACTBENCH_DATA": str(DATA_ROOT)})
     assert result.exit_code == 1
     assert "diverged: the loss became NaN/inf in epoch 1" in result.stderr

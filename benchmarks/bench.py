@@ -1,0 +1,250 @@
+"""make bench: actbench vs the conventional loop, side by side in one session.
+
+Each trial runs in a fresh subprocess (so peak RSS belongs to one variant), alternating
+A (actbench) and B (reference) over seeds, then LeNet++ step time for fp32 / bf16 autocast x
+eager / channels_last, then torch.compile. Medians and ratios are printed and written to
+benchmarks/results/<date>-<host>.json with the machine they were measured on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _data_root() -> str:
+    from actbench.config import default_data_root
+
+    return str(default_data_root().absolute())
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def trial_actbench(seed: int, epochs: int, subset: int | None, **train: Any) -> dict[str, Any]:
+    from actbench import config
+    from actbench.train import Trainer
+
+    overrides = [f"seed={seed}", f"train.epochs={epochs}"]
+    overrides += [f"train.{k}={v}" for k, v in train.items()]
+    if subset:
+        overrides.append(f"data.train_subset={subset}")
+    trainer = Trainer(config.load("prelu.yaml", overrides))
+    epoch_s, test_s, acc = [], [], 0.0
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        trainer.train_epoch()
+        epoch_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        acc = trainer.evaluate()["test_acc"]
+        test_s.append(time.perf_counter() - t0)
+    return {"epoch_s": epoch_s, "test_s": test_s, "acc": acc, "images": len(trainer.train_set.y)}
+
+
+def trial_reference(seed: int, epochs: int, subset: int | None) -> dict[str, Any]:
+    from actbench.train import resolve_device
+    from benchmarks import reference
+
+    return reference.run(_data_root(), seed, epochs, subset, str(resolve_device("auto")))
+
+
+def trial_lenetpp(precision: str, channels_last: bool, steps: int) -> dict[str, Any]:
+    """Seconds per LeNet++ training step at batch 128: the second of two epochs over a
+    subset of `steps` batches (the first warms up allocators and kernels)."""
+    from actbench import config
+    from actbench.train import Trainer
+
+    cfg = config.load(
+        "lenetpp_prelu.yaml",
+        [
+            f"train.precision={precision}",
+            f"train.channels_last={str(channels_last).lower()}",
+            f"data.train_subset={128 * steps}",
+            "train.epochs=2",
+        ],
+    )
+    trainer = Trainer(cfg)
+    trainer.train_epoch()
+    t0 = time.perf_counter()
+    trainer.train_epoch()  # reads the loss at the end: includes any device sync
+    step_s = (time.perf_counter() - t0) / steps
+    return {"step_s": step_s, "acc_after_2_short_epochs": trainer.evaluate()["test_acc"]}
+
+
+def trial_compile(epochs: int, subset: int | None) -> dict[str, Any]:
+    """actbench with train.compile: first epoch includes compilation."""
+    return trial_actbench(0, epochs, subset, compile="true")
+
+
+def _worker(kind: str, kwargs: dict[str, Any]) -> None:
+    fn = {
+        "actbench": trial_actbench,
+        "reference": trial_reference,
+        "lenetpp": trial_lenetpp,
+        "compile": trial_compile,
+    }[kind]
+    out = fn(**kwargs)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def _spawn(kind: str, **kwargs: Any) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.bench", "--worker", kind, json.dumps(kwargs)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"benchmark trial {kind} {kwargs} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        flags = next(
+            ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")
+        ).split()
+    except (OSError, StopIteration):
+        flags = []
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "bf16_cpu_support": any(f in flags for f in ("avx512_bf16", "amx_bf16")),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per A/B trial")
+    parser.add_argument("--repeats", type=int, default=3, help="A/B pairs (seeds 0..n-1)")
+    parser.add_argument("--subset", type=int, default=None, help="training images (quick runs)")
+    parser.add_argument("--steps", type=int, default=30, help="timed LeNet++ steps per variant")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile trial")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker[0], json.loads(args.worker[1]))
+        return
+
+    info = machine()
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
+        f"cuda: {info['cuda']}, CPU bf16: {info['bf16_cpu_support']}"
+    )
+    trials: dict[str, list[dict[str, Any]]] = {"actbench": [], "reference": []}
+    for seed in range(args.repeats):  # alternate A/B so drift hits both alike
+        for kind in ("actbench", "reference"):
+            r = _spawn(kind, seed=seed, epochs=args.epochs, subset=args.subset)
+            trials[kind].append(r)
+            print(
+                f"  {kind:<9} seed {seed}: epoch {_median(r['epoch_s']):6.2f}s  "
+                f"test {_median(r['test_s']):5.2f}s  acc {100 * r['acc']:.2f}%  "
+                f"rss {r['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+    summary: dict[str, Any] = {}
+    for kind, rs in trials.items():
+        epoch = _median([s for r in rs for s in r["epoch_s"]])
+        accs = [100 * r["acc"] for r in rs]
+        summary[kind] = {
+            "epoch_s": epoch,
+            "test_s": _median([s for r in rs for s in r["test_s"]]),
+            "images_per_s": rs[0]["images"] / epoch,
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "acc_mean": statistics.fmean(accs),
+            "acc_std": statistics.stdev(accs) if len(accs) > 1 else None,
+            "accs": accs,
+        }
+    ratio = summary["reference"]["epoch_s"] / summary["actbench"]["epoch_s"]
+    summary["epoch_speedup"] = ratio
+    summary["test_speedup"] = summary["reference"]["test_s"] / summary["actbench"]["test_s"]
+
+    lenetpp = {}
+    for precision in ("fp32", "bf16"):
+        for cl in (False, True):
+            key = f"{precision}{'+channels_last' if cl else ''}"
+            lenetpp[key] = _spawn(
+                "lenetpp", precision=precision, channels_last=cl, steps=args.steps
+            )
+            print(f"  lenetpp {key:<19} {1000 * lenetpp[key]['step_s']:7.1f} ms/step", flush=True)
+    base = lenetpp["fp32"]["step_s"]
+    summary["lenetpp"] = {
+        k: {**v, "speedup_vs_fp32_eager": base / v["step_s"]} for k, v in lenetpp.items()
+    }
+
+    if not args.no_compile:
+        c = _spawn("compile", epochs=2, subset=args.subset)
+        eager = summary["actbench"]["epoch_s"]
+        summary["compile"] = {
+            **c,
+            "first_epoch_s": c["epoch_s"][0],
+            "later_epoch_s": c["epoch_s"][-1],
+            "gain_vs_eager": eager / c["epoch_s"][-1],
+        }
+
+    a, b = summary["actbench"], summary["reference"]
+    print("\nLeNet-style, PReLU, fp32, batch 64 (median over trials)")
+    print(
+        f"  {'':<10} {'epoch s':>8} {'test s':>7} {'img/s':>8} {'RSS MB':>7}"
+        f" {'acc % (mean ± std)':>20}"
+    )
+    for name, s in (("actbench", a), ("reference", b)):
+        std = f"{s['acc_std']:.2f}" if s["acc_std"] is not None else "-"
+        print(
+            f"  {name:<10} {s['epoch_s']:8.2f} {s['test_s']:7.2f} {s['images_per_s']:8.0f} "
+            f"{s['peak_rss_mb']:7.0f} {s['acc_mean']:14.2f} ± {std}"
+        )
+    print(
+        f"  epoch speed-up A/B: {ratio:.2f}x   test-pass speed-up: {summary['test_speedup']:.2f}x"
+    )
+    print("LeNet++ training step, batch 128")
+    for k, v in summary["lenetpp"].items():
+        print(
+            f"  {k:<19} {1000 * v['step_s']:7.1f} ms"
+            f"   {v['speedup_vs_fp32_eager']:.2f}x vs fp32 eager"
+        )
+    if "compile" in summary:
+        c = summary["compile"]
+        print(
+            f"torch.compile: first epoch {c['first_epoch_s']:.1f}s (includes compiling), "
+            f"later {c['later_epoch_s']:.2f}s = {c['gain_vs_eager']:.2f}x vs eager"
+        )
+
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{info['host']}.json"
+    out.write_text(
+        json.dumps(
+            {"machine": info, "args": vars(args), "summary": summary, "trials": trials}, indent=2
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
