@@ -14,7 +14,7 @@ from actbench import sweep
 from actbench.cli import app
 from actbench.rundir import RunDir
 
-from .conftest import DATA_ROOT, QUICK
+from .conftest import DATA_ROOT, QUICK, needs_data
 from .helpers import fake_run
 
 cli = CliRunner()
@@ -96,7 +96,7 @@ def test_state_of_existing_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(DATA_ROOT is None, reason="no MNIST")
+@needs_data
 def test_sweep_skips_redoes_and_survives_failures(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("the failing axis value needs a machine without CUDA")

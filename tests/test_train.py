@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from actbench import config, rundir, runner
 from actbench.cli import app
 
-from .conftest import DATA_ROOT, QUICK
+from .conftest import DATA_ROOT, QUICK, needs_data
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(DATA_ROOT is None, reason="no MNIST")]
+pytestmark = [pytest.mark.slow, needs_data]
 cli = CliRunner()
 
 

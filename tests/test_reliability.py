@@ -1,0 +1,261 @@
+"""Bad input, interruption, SIGKILL, resume and concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from actbench import config, data, rundir
+from actbench.cli import app
+from actbench.errors import ActbenchError
+
+from .conftest import DATA_ROOT, REPO, needs_data
+
+cli = CliRunner()
+
+# ---------------------------------------------------------------------------- data
+
+
+def _fake_raw(root: Path, sizes: dict[str, int] | None = None) -> Path:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        (raw / name).write_bytes(b"\0" * (sizes or {}).get(name, 16))
+    return raw
+
+
+def test_missing_data_names_folder_and_files(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = cli.invoke(
+        app,
+        [
+            "train",
+            "-c",
+            "relu.yaml",
+            "--data-dir",
+            str(tmp_path / "nodata"),
+            "--runs-dir",
+            str(runs),
+        ],
+    )
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"error: mnist not found: {tmp_path / 'nodata' / 'MNIST' / 'raw'} lacks "
+    )
+    assert "train-images-idx3-ubyte" in line and "data.download=true" in line
+    assert not runs.exists()
+
+
+def test_truncated_file_is_named(tmp_path: Path) -> None:
+    raw = _fake_raw(tmp_path)
+    with pytest.raises(ActbenchError) as err:
+        data.check_files("mnist", tmp_path)
+    assert str(err.value).startswith(f"corrupted data file {raw / 'train-images-idx3-ubyte'}:")
+    assert "expected an IDX file of 47040016 bytes" in str(err.value)
+
+
+@needs_data
+def test_checksum_mismatch_is_named(tmp_path: Path) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        shutil.copy(DATA_ROOT / "MNIST" / "raw" / name, raw / name)
+    target = raw / "t10k-labels-idx1-ubyte"
+    body = bytearray(target.read_bytes())
+    body[100] = (body[100] + 1) % 10  # one label changed: size and header still right
+    target.write_bytes(bytes(body))
+    with pytest.raises(ActbenchError, match=f"corrupted data file {target}: its SHA-256"):
+        data.check_files("mnist", tmp_path)
+
+
+# ---------------------------------------------------------------------------- config fuzzing
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=8)
+)
+_keys = st.sampled_from(
+    ["seed", "name", "data", "model", "activation", "optim", "train", "lr", "net", "epochs", "x"]
+)
+_docs = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=4)),
+    max_leaves=12,
+)
+_paths = [
+    f"{s}.{k}"
+    for s, cls in (("data", config.DataConfig), ("model", config.ModelConfig),
+                   ("activation", config.ActivationConfig), ("optim", config.OptimConfig),
+                   ("train", config.TrainConfig))
+    for k in cls.__dataclass_fields__
+] + ["seed", "name", "train", "nope.x", ""]  # fmt: skip
+_sets = st.tuples(st.sampled_from(_paths), st.sampled_from(["=", ":", ""]), st.text(max_size=10))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=_docs, raw=st.text(max_size=40), sets=st.lists(_sets, max_size=3))
+def test_loader_gives_a_config_or_a_clean_error(
+    tmp_path: Path, doc: object, raw: str, sets: list[tuple[str, str, str]]
+) -> None:
+    overrides = [k + sep + v for k, sep, v in sets]
+    for text in (yaml.safe_dump(doc), raw):
+        path = tmp_path / "fuzz.yaml"
+        path.write_text(text)
+        try:
+            cfg = config.load(path, overrides)
+        except ActbenchError as exc:
+            assert "\n" not in str(exc).strip()
+        else:
+            assert config.from_mapping(config.to_dict(cfg)) == cfg
+
+
+# ---------------------------------------------------------------------------- run dirs
+
+
+def test_evaluate_and_plot_reject_non_runs(tmp_path: Path) -> None:
+    result = cli.invoke(app, ["evaluate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path}: not a run directory (no summary.json)\n"
+    result = cli.invoke(app, ["plot", str(tmp_path), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "no run directories inside" in result.stderr and not (tmp_path / "p").exists()
+
+
+def test_same_name_gives_distinct_directories(tmp_path: Path) -> None:
+    a = rundir.RunDir.create(tmp_path, "relu-lenet-s0-20260101-000000")
+    b = rundir.RunDir.create(tmp_path, "relu-lenet-s0-20260101-000000")
+    assert a.path != b.path and b.path.name.endswith("-2")
+    with pytest.raises(ActbenchError, match="already exists; choose another --name"):
+        rundir.RunDir.create(tmp_path, a.path.name, unique=False)
+
+
+def test_locks(tmp_path: Path) -> None:
+    run = rundir.RunDir.create(tmp_path, "r")
+    other = {"pid": os.getppid(), "host": rundir.HOST}  # a live process that is not us
+    (run.path / rundir.LOCK).write_text(json.dumps(other))
+    assert run.locked_by_other()
+    with pytest.raises(rundir.RunLocked, match=f"being trained by process {os.getppid()}"):
+        run.lock()
+    (run.path / rundir.LOCK).write_text(json.dumps({"pid": 2**22 + 11, "host": rundir.HOST}))
+    assert not run.locked_by_other()
+    run.lock()  # a dead owner's lock is taken over
+    assert json.loads((run.path / rundir.LOCK).read_text())["pid"] == os.getpid()
+    run.unlock()
+    assert not (run.path / rundir.LOCK).exists()
+
+
+def test_truncated_csv_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss\n1,0.5\n2,0.4")  # killed mid-write of row 2
+    assert rundir.read_csv(path) == [{"epoch": "1", "train_loss": "0.5"}]
+
+
+# ---------------------------------------------------------------------------- real processes
+
+ARGS = ["--set", "data.train_subset=3000", "--set", "train.epochs=3", "--set", "train.device=cpu"]
+
+
+def _start(runs: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "actbench", "train", "-c", "prelu.yaml", "--runs-dir", str(runs)]
+    return subprocess.Popen(
+        [*cmd, *ARGS, *extra], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_epoch(runs: Path, epochs: int, proc: subprocess.Popen[str]) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list(runs.glob("*/metrics.csv"))
+        if found and len(rundir.read_csv(found[0])) >= epochs:
+            return found[0].parent
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("no epoch finished in time")
+
+
+def _resume(run: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "actbench", "train", "--resume", str(run)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_epoch_then_resume(tmp_path: Path, signum: int) -> None:
+    proc = _start(tmp_path)
+    run = _wait_for_epoch(tmp_path, 1, proc)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"interrupted after epoch 1; continue with: actbench train --resume {run}" in err
+    summary = json.loads((run / "summary.json").read_text())
+    assert (summary["status"], summary["epochs"]) == ("interrupted", 1)
+    assert not (run / rundir.LOCK).exists()
+    done = _resume(run)
+    assert done.returncode == 0, done.stderr
+    assert "resuming" in done.stdout and "epoch 2/3" in done.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert (summary["status"], summary["epochs"]) == ("completed", 3)
+    assert [int(r["epoch"]) for r in rundir.read_csv(run / "metrics.csv")] == [1, 2, 3]
+
+
+@pytest.mark.slow
+@needs_data
+def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
+    proc = _start(tmp_path)
+    run = _wait_for_epoch(tmp_path, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    json.loads((run / "summary.json").read_text())  # still valid JSON
+    assert all(line.count(",") == 5 for line in (run / "metrics.csv").read_text().splitlines())
+
+
+@pytest.mark.slow
+@needs_data
+def test_sigkill_leaves_a_readable_resumable_run(tmp_path: Path) -> None:
+    proc = _start(tmp_path)
+    run = _wait_for_epoch(tmp_path, 1, proc)
+    time.sleep(0.3)
+    proc.kill()
+    proc.communicate()
+    assert rundir.read_run(run).summary["status"] == "incomplete"  # 'running', process gone
+    table = cli.invoke(app, ["compare", str(tmp_path), "-f", "json"])
+    assert json.loads(table.stdout)[0]["rows"][0]["status"] == "incomplete"
+    done = _resume(run)
+    assert done.returncode == 0, done.stderr
+    assert rundir.read_run(run).summary["status"] == "completed"
+    assert [int(r["epoch"]) for r in rundir.read_csv(run / "metrics.csv")] == [1, 2, 3]
+
+
+@pytest.mark.slow
+@needs_data
+def test_two_trainings_started_together_get_two_directories(tmp_path: Path) -> None:
+    extra = ["--set", "train.epochs=1", "--set", "data.train_subset=500"]
+    procs = [_start(tmp_path, *extra) for _ in range(2)]
+    for p in procs:
+        p.communicate(timeout=300)
+        assert p.returncode == 0
+    dirs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(dirs) == 2 and all(d.startswith("prelu-lenet-s0-") for d in dirs)
