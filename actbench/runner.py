@@ -160,7 +160,8 @@ def execute(
         status = "completed"
         with interruptible() as stop:
             while trainer.epoch < cfg.train.epochs:
-                result = trainer.run_epoch(beat, stop)
+                last = trainer.epoch + 1 == cfg.train.epochs
+                result = trainer.run_epoch(beat, stop, details=last)
                 if result is None:
                     status = "interrupted"
                     break
@@ -181,13 +182,15 @@ def execute(
 
         summary = build_summary(run, cfg, trainer, rows, status)
         if status == "completed":
-            final = trainer.evaluate(dead_units=True)
+            # The last epoch's test pass also measured dead units and 2-D features, unless
+            # this run resumed after it (then measure them now).
+            final = trainer.last_eval if "dead_units" in trainer.last_eval else None
+            final = final or trainer.evaluate(details=True)
             summary["dead_units"] = final["dead_units"]
             summary["final_per_class_acc"] = final["per_class_acc"]
             run.save_torch(MODEL, trainer.model.state_dict())
-            features = trainer.features2d()
-            if features is not None:
-                run.save_features(features)
+            if "features2d" in final:
+                run.save_features(final["features2d"])
         if status == "interrupted":
             summary["resume_from_epoch"] = trainer.epoch if rows else 0
         run.write_summary(summary)

@@ -98,6 +98,7 @@ class Trainer:
         # drawn there), separate from the global RNG that dropout and RReLU draw from.
         self.batch_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.epoch = 0  # epochs completed
+        self.last_eval: dict[str, Any] = {}  # the latest evaluate() result
         self.notes: list[str] = []  # things the user should know (e.g. compile fell back)
         self.forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         if cfg.train.compile:
@@ -178,9 +179,10 @@ class Trainer:
         return loss_sum.item() / n, correct.item() / n
 
     @torch.no_grad()
-    def evaluate(self, dead_units: bool = False) -> dict[str, Any]:
-        """Test loss and accuracy in eval mode (RReLU uses its mean slope, no dropout);
-        with dead_units, per site the fraction of units that output 0 for every image."""
+    def evaluate(self, details: bool = False) -> dict[str, Any]:
+        """Test loss, accuracy and per-class accuracy in eval mode (RReLU uses its mean slope,
+        no dropout). With details, in the same pass: per site the fraction of units that
+        output 0 for every test image, and for LeNet++ the 2-D bottleneck features."""
         self.model.eval()
         test = self.test_set
         n = len(test.y)
@@ -188,13 +190,18 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct_per_class = torch.zeros(10, device=self.device)
         alive: dict[str, torch.Tensor] = {}
+        feats: dict[str, list[torch.Tensor]] = {"pre": [], "post": []}
         hooks = []
-        if dead_units:
-            for site, module in models.activation_sites(self.model).items():
+        if details:
+            sites = models.activation_sites(self.model)
+            for site, module in sites.items():
 
-                def hook(_m: nn.Module, _i: Any, out: torch.Tensor, site: str = site) -> None:
+                def hook(_m: nn.Module, inp: Any, out: torch.Tensor, site: str = site) -> None:
                     fired = (out != 0).any(0)
                     alive[site] = fired if site not in alive else alive[site] | fired
+                    if site == "fc1" and isinstance(self.model, models.LeNetPP):
+                        feats["pre"].append(inp[0].float().cpu())
+                        feats["post"].append(out.float().cpu())
 
                 hooks.append(module.register_forward_hook(hook))
         try:
@@ -214,43 +221,35 @@ class Trainer:
             "test_acc": correct_per_class.sum().item() / n,
             "per_class_acc": (correct_per_class / per_class_n).tolist(),
         }
-        if dead_units:
+        if details:
             result["dead_units"] = {
                 site: 1.0 - mask.float().mean().item() for site, mask in alive.items()
             }
+            if feats["pre"]:
+                result["features2d"] = {
+                    "pre": torch.cat(feats["pre"]).numpy(),
+                    "post": torch.cat(feats["post"]).numpy(),
+                    "labels": test.y.cpu().numpy(),
+                }
         return result
 
-    @torch.no_grad()
-    def features2d(self) -> dict[str, np.ndarray] | None:
-        """LeNet++ bottleneck features of the test set, before and after its activation."""
-        if not isinstance(self.model, models.LeNetPP):
-            return None
-        self.model.eval()
-        pre, post = [], []
-        bs = self.cfg.train.test_batch_size
-        for start in range(0, len(self.test_set.y), bs):
-            x, _ = self._batch(self.test_set, slice(start, start + bs))
-            a, b = self.model.embed(x)
-            pre.append(a.float().cpu())
-            post.append(b.float().cpu())
-        return {
-            "pre": torch.cat(pre).numpy(),
-            "post": torch.cat(post).numpy(),
-            "labels": self.test_set.y.cpu().numpy(),
-        }
-
     def run_epoch(
-        self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+        self,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        details: bool = False,
     ) -> EpochResult | None:
-        """Train one epoch, then test; None if stopped before the epoch finished."""
+        """Train one epoch, then test (keeping the full test result in last_eval); None if
+        stopped before the epoch finished."""
         t0 = time.perf_counter()
         trained = self.train_epoch(progress, should_stop)
         if trained is None:
             return None
         train_loss, train_acc = trained
+        self.last_eval = {}
         if np.isfinite(train_loss):
-            ev = self.evaluate()
-            test_loss, test_acc = ev["test_loss"], ev["test_acc"]
+            self.last_eval = self.evaluate(details)
+            test_loss, test_acc = self.last_eval["test_loss"], self.last_eval["test_acc"]
         else:
             test_loss, test_acc = float("nan"), float("nan")
         return EpochResult(

@@ -1,0 +1,83 @@
+"""actbench plot / report on a few short real runs: files, their data, no display."""
+
+from __future__ import annotations
+
+import statistics
+import struct
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actbench import rundir
+from actbench.cli import app
+
+from .conftest import DATA_ROOT, QUICK, needs_data
+
+pytestmark = [pytest.mark.slow, needs_data]
+cli = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    env = {"ACTBENCH_DATA": str(DATA_ROOT), "DISPLAY": "", "MPLBACKEND": ""}
+    for cfg, extra in (("relu.yaml", []), ("prelu.yaml", []), ("prelu_channel.yaml", []),
+                       ("lenetpp_prelu.yaml", ["data.train_subset=300"]),
+                       ("lenetpp_relu.yaml", ["data.train_subset=300"])):  # fmt: skip
+        sets = [a for s in [*QUICK, "train.epochs=2", *extra] for a in ("--set", s)]
+        result = cli.invoke(app, ["train", "-c", cfg, "--runs-dir", str(runs), *sets], env=env)
+        assert result.exit_code == 0, result.output
+    return runs
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_plot_writes_every_png(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plots"
+    result = cli.invoke(app, ["plot", str(runs), "--out", str(out)], env={"DISPLAY": ""})
+    assert result.exit_code == 0, result.output
+    names = ["curves.png", "final_acc.png", "slopes.png", "slope_trajectories.png",
+             "slope_hist.png", "activations.png", "features2d.png"]  # fmt: skip
+    assert result.stdout.splitlines() == [str(out / n) for n in names]
+    for name in names:
+        width, height = _png_size(out / name)
+        assert width >= 500 and height >= 300, name
+        assert (out / name).stat().st_size > 15_000, name  # drawn, not blank
+
+
+def test_slope_plot_data_come_from_a_values(runs: Path) -> None:
+    from actbench import plots
+
+    assert plots.matplotlib.get_backend().lower() == "agg"
+    found, _ = rundir.collect([runs])
+    plot = plots.slopes(found)
+    (channel,) = [r for r in found if r.summary["name"].startswith("prelu-channel-lenet")]
+    rows = rundir.read_csv(channel.path / "a_values.csv")
+    last = [r for r in rows if r["epoch"] == "2"]
+    for site in ("conv1", "conv2", "fc1"):
+        expected = statistics.fmean(float(r["a"]) for r in last if r["layer"] == site)
+        assert plot.data["lenet/prelu-channel"][site] == pytest.approx(expected)
+    traj = plots.slope_trajectories(found).data["prelu lenet/fc1"]
+    assert list(traj) == [0, 1, 2] and traj[0] == pytest.approx(0.25)
+    hist = plots.slope_histograms(found).data
+    assert len(hist["lenet/conv2"]) == 20  # the channel-wise run only
+    feats = plots.features2d(found)
+    assert feats is not None and set(feats.data) == {"prelu", "relu"}
+    assert all(v["n"] == 5000 for v in feats.data.values())
+
+
+def test_report_embeds_tables_and_plots(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = cli.invoke(app, ["report", str(runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "report.md").read_text()
+    assert text.startswith("# actbench report\n")
+    assert "### Learned PReLU slopes a at the last epoch (over channels)" in text
+    assert "## Configs that differ" in text and "| activation | net |" in text
+    for name in ("curves.png", "slopes.png", "features2d.png"):
+        assert f"]({name})" in text and (out / name).is_file()

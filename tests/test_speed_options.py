@@ -1,0 +1,54 @@
+"""Precision, memory format and torch.compile options: they train, and fall back cleanly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from actbench import config
+from actbench.train import Trainer
+
+from .conftest import needs_data
+
+pytestmark = [pytest.mark.slow, needs_data]
+SMALL = ["data.train_subset=3000", "train.device=cpu", "train.epochs=1"]
+
+
+def _accuracy(*overrides: str) -> tuple[float, Trainer]:
+    trainer = Trainer(config.load("prelu.yaml", [*SMALL, *overrides]))
+    trainer.train_epoch()
+    return trainer.evaluate()["test_acc"], trainer
+
+
+@pytest.mark.usefixtures("data_root")
+def test_bf16_and_channels_last_train_like_fp32() -> None:
+    fp32, _ = _accuracy()
+    fast, trainer = _accuracy("train.precision=bf16", "train.channels_last=true")
+    assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert fp32 > 0.6 and abs(fast - fp32) < 0.05  # same seed and data: only rounding differs
+
+
+@pytest.mark.usefixtures("data_root")
+def test_compile_falls_back_when_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    acc, trainer = _accuracy("train.compile=true")
+    assert trainer.notes == ["torch.compile unavailable, running eager: no compiler here"]
+    eager, _ = _accuracy()
+    assert acc == eager
+
+
+@pytest.mark.usefixtures("data_root")
+def test_compile_failing_at_first_call_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    def lazy(model: torch.nn.Module) -> object:
+        def call(x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("inductor failed")
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", lazy)
+    acc, trainer = _accuracy("train.compile=true")
+    assert trainer.notes == ["torch.compile failed, running eager: inductor failed"]
+    assert acc == _accuracy()[0]
