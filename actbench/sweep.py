@@ -9,7 +9,7 @@ import multiprocessing as mp
 import os
 import shutil
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def run_name(cfg: Config, extra: list[str]) -> str:
     return "-".join([*parts, f"s{cfg.seed}"]).replace("/", "_").replace(" ", "")
 
 
-def load(path: str | os.PathLike[str], overrides: list[str] = ()) -> Sweep:  # type: ignore[assignment]
+def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
     """Expand a sweep file (looked up in sweeps/ too) into validated run configs."""
     spec_path = cfgmod.find_file(path, "sweeps")
     spec = cfgmod.read_yaml(spec_path)

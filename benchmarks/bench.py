@@ -88,6 +88,74 @@ def trial_compile(epochs: int, subset: int | None) -> dict[str, Any]:
     return trial_actbench(0, epochs, subset, compile="true")
 
 
+def cli_timings(repeats: int = 3) -> dict[str, float]:
+    """Median wall seconds of `actbench --help` and of `actbench compare` over 100 runs."""
+    import tempfile
+
+    from actbench import config
+    from actbench.rundir import RunDir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(100):
+            act = ["relu", "prelu", "elu", "selu"][i % 4]
+            cfg = config.from_mapping({"activation": {"name": act}, "seed": i // 4})
+            run = RunDir.create(Path(tmp), f"{act}-lenet-mnist-s{i // 4}", unique=False)
+            run.write_config(config.dump(cfg))
+            run.write_summary(
+                {
+                    "name": run.path.name,
+                    "dataset": "mnist",
+                    "net": "lenet",
+                    "activation": act,
+                    "seed": i // 4,
+                    "epochs": 10,
+                    "final_test_acc": 0.98 + (i % 7) / 1000,
+                    "best_test_acc": 0.985,
+                    "best_epoch": 9,
+                    "params": 21840,
+                    "train_seconds": 100.0,
+                    "status": "completed",
+                }
+            )
+        out = {}
+        for name, args in (
+            ("help_s", ["--help"]),
+            ("compare_100_runs_s", ["compare", tmp, "--baseline", "relu"]),
+        ):
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, "-m", "actbench", *args], check=True, capture_output=True
+                )
+                times.append(time.perf_counter() - t0)
+            out[name] = statistics.median(times)
+    return out
+
+
+def sweep_estimate(epochs: int = 1) -> dict[str, float]:
+    """Two 1-thread actbench trainings at once (as `sweep --workers 2` runs them on 2 cores):
+    per-run epoch + test seconds, and the implied wall time of the 35-run, 10-epoch sweep."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench",
+        "--worker",
+        "actbench",
+        json.dumps({"seed": 0, "epochs": epochs, "subset": None, "threads": 1}),
+    ]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [json.loads(p.communicate()[0].split("RESULT ", 1)[1]) for p in procs]
+    wall = time.perf_counter() - t0
+    per_epoch = statistics.fmean(r["epoch_s"][-1] + r["test_s"][-1] for r in results)
+    return {
+        "parallel_wall_s": wall,
+        "epoch_plus_test_s": per_epoch,
+        "sweep_35x10_estimate_min": 35 * 10 * per_epoch / 2 / 60,
+    }
+
+
 def _worker(kind: str, kwargs: dict[str, Any]) -> None:
     fn = {
         "actbench": trial_actbench,
@@ -196,6 +264,19 @@ def main() -> None:
     summary["lenetpp"] = {
         k: {**v, "speedup_vs_fp32_eager": base / v["step_s"]} for k, v in lenetpp.items()
     }
+
+    summary["cli"] = cli_timings()
+    print(
+        f"  actbench --help {summary['cli']['help_s']:.2f}s, compare over 100 runs "
+        f"{summary['cli']['compare_100_runs_s']:.2f}s",
+        flush=True,
+    )
+    summary["sweep"] = sweep_estimate()
+    print(
+        f"  2 workers x 1 thread: {summary['sweep']['epoch_plus_test_s']:.1f}s per epoch "
+        f"-> 35 runs x 10 epochs ~ {summary['sweep']['sweep_35x10_estimate_min']:.0f} min",
+        flush=True,
+    )
 
     if not args.no_compile:
         c = _spawn("compile", epochs=2, subset=args.subset)

@@ -23,7 +23,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     env = {"ACTBENCH_DATA": str(DATA_ROOT), "DISPLAY": "", "MPLBACKEND": ""}
     for cfg, extra in (("relu.yaml", []), ("prelu.yaml", []), ("prelu_channel.yaml", []),
-                       ("lenetpp_prelu.yaml", ["data.train_subset=300"]),
+                       ("lenetpp_prelu.yaml", ["data.train_subset=300", "train.epochs=1"]),
                        ("lenetpp_relu.yaml", ["data.train_subset=300"])):  # fmt: skip
         sets = [a for s in [*QUICK, "train.epochs=2", *extra] for a in ("--set", s)]
         result = cli.invoke(app, ["train", "-c", cfg, "--runs-dir", str(runs), *sets], env=env)
