@@ -22,9 +22,13 @@ cli = CliRunner()
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     env = {"ACTBENCH_DATA": str(DATA_ROOT), "DISPLAY": "", "MPLBACKEND": ""}
-    for cfg, extra in (("relu.yaml", []), ("prelu.yaml", []), ("prelu_channel.yaml", []),
-                       ("lenetpp_prelu.yaml", ["data.train_subset=300", "train.epochs=1"]),
-                       ("lenetpp_relu.yaml", ["data.train_subset=300"])):  # fmt: skip
+    for cfg, extra in (
+        ("relu.yaml", []),
+        ("prelu.yaml", []),
+        ("prelu_channel.yaml", []),
+        ("lenetpp_prelu.yaml", ["data.train_subset=300", "train.epochs=1"]),
+        ("lenetpp_relu.yaml", ["data.train_subset=300", "train.epochs=1"]),
+    ):
         sets = [a for s in [*QUICK, "train.epochs=2", *extra] for a in ("--set", s)]
         result = cli.invoke(app, ["train", "-c", cfg, "--runs-dir", str(runs), *sets], env=env)
         assert result.exit_code == 0, result.output
@@ -41,8 +45,15 @@ def test_plot_writes_every_png(runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "plots"
     result = cli.invoke(app, ["plot", str(runs), "--out", str(out)], env={"DISPLAY": ""})
     assert result.exit_code == 0, result.output
-    names = ["curves.png", "final_acc.png", "slopes.png", "slope_trajectories.png",
-             "slope_hist.png", "activations.png", "features2d.png"]  # fmt: skip
+    names = [
+        "curves.png",
+        "final_acc.png",
+        "slopes.png",
+        "slope_trajectories.png",
+        "slope_hist.png",
+        "activations.png",
+        "features2d.png",
+    ]
     assert result.stdout.splitlines() == [str(out / n) for n in names]
     for name in names:
         width, height = _png_size(out / name)

@@ -96,11 +96,15 @@ _docs = st.recursive(
 )
 _paths = [
     f"{s}.{k}"
-    for s, cls in (("data", config.DataConfig), ("model", config.ModelConfig),
-                   ("activation", config.ActivationConfig), ("optim", config.OptimConfig),
-                   ("train", config.TrainConfig))
+    for s, cls in (
+        ("data", config.DataConfig),
+        ("model", config.ModelConfig),
+        ("activation", config.ActivationConfig),
+        ("optim", config.OptimConfig),
+        ("train", config.TrainConfig),
+    )
     for k in cls.__dataclass_fields__
-] + ["seed", "name", "train", "nope.x", ""]  # fmt: skip
+] + ["seed", "name", "train", "nope.x", ""]
 _sets = st.tuples(st.sampled_from(_paths), st.sampled_from(["=", ":", ""]), st.text(max_size=10))
 
 
@@ -173,9 +177,13 @@ def _start(runs: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "actbench", "train", "-c", "prelu.yaml", "--runs-dir", str(runs)]
     return subprocess.Popen(
-        [*cmd, *ARGS, *extra], cwd=REPO, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [*cmd, *ARGS, *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_epoch(runs: Path, epochs: int, proc: subprocess.Popen[str]) -> Path:
@@ -193,8 +201,12 @@ def _resume(run: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "actbench", "train", "--resume", str(run)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
