@@ -115,7 +115,7 @@ def _report_end(run_path: Path, summary: dict[str, Any]) -> None:
         )
     elif status == "diverged":
         _err(
-            f"diverged: the loss became NaN/inf in epoch {summary.get('diverged_epoch')}; "
+            f"diverged: the training loss blew up in epoch {summary.get('diverged_epoch')}; "
             f"try a smaller optim.lr. Run kept in {run_path}"
         )
     else:

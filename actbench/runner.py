@@ -18,7 +18,7 @@ from actbench import config as cfgmod
 from actbench.config import Config
 from actbench.errors import ActbenchError
 from actbench.rundir import CHECKPOINT, MODEL, RunDir, default_name
-from actbench.train import EpochResult, Progress, Trainer
+from actbench.train import EpochResult, Progress, Trainer, diverged
 
 HEARTBEAT_EVERY = 30.0  # seconds between summary.json rewrites inside a long epoch
 
@@ -168,7 +168,7 @@ def execute(
                 rows.append(result)
                 run.append_metrics(asdict(result))
                 run.append_slopes(result.epoch, models.slopes(trainer.model))
-                if math.isnan(result.train_loss):
+                if diverged(result.train_loss):
                     status = "diverged"
                     break
                 run.save_torch(CHECKPOINT, trainer.state_dict())

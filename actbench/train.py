@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable
@@ -22,6 +23,14 @@ from actbench.errors import ActbenchError
 # PROGRESS_EVERY batches. Reading the loss syncs a GPU, so not every batch.
 Progress = Callable[[int, int, float], None]
 PROGRESS_EVERY = 50
+# A running train loss this far above the loss of uniform guessing (ln 10 = 2.30 nats) means
+# the run has blown up even when the numbers stay finite (e.g. optim.lr: 100).
+DIVERGED_LOSS = 10 * math.log(10)
+
+
+def diverged(loss: float) -> bool:
+    """NaN, infinite, or far worse than guessing."""
+    return not math.isfinite(loss) or loss > DIVERGED_LOSS
 
 
 @dataclass
@@ -145,7 +154,7 @@ class Trainer:
         self, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
     ) -> tuple[float, float] | None:
         """One pass over the training set: (mean loss, accuracy), or None if stopped early.
-        A non-finite loss ends the epoch at once and is returned as NaN."""
+        A diverged loss ends the epoch at once; the running mean so far is returned."""
         self.model.train()
         n = len(self.train_set.y)
         bs = self.cfg.train.batch_size
@@ -170,9 +179,9 @@ class Trainer:
             seen += len(y)
             if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
                 mean_loss = loss_sum.item() / seen
-                if not np.isfinite(mean_loss):
+                if diverged(mean_loss):
                     self.epoch += 1
-                    return float("nan"), correct.item() / seen
+                    return mean_loss, correct.item() / seen
                 if progress is not None:
                     progress(step + 1, steps, mean_loss)
         self.epoch += 1
@@ -247,7 +256,7 @@ class Trainer:
             return None
         train_loss, train_acc = trained
         self.last_eval = {}
-        if np.isfinite(train_loss):
+        if not diverged(train_loss):
             self.last_eval = self.evaluate(details)
             test_loss, test_acc = self.last_eval["test_loss"], self.last_eval["test_acc"]
         else:

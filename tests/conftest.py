@@ -31,4 +31,4 @@ def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # Shrinks a shipped config to seconds: a small training subset, one epoch, CPU.
-QUICK = ["data.train_subset=1000", "train.epochs=1", "train.device=cpu"]
+QUICK = ["data.train_subset=2000", "train.epochs=1", "train.device=cpu"]

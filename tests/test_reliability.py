@@ -271,3 +271,10 @@ def test_two_trainings_started_together_get_two_directories(tmp_path: Path) -> N
         assert p.returncode == 0
     dirs = sorted(p.name for p in tmp_path.iterdir())
     assert len(dirs) == 2 and all(d.startswith("prelu-lenet-s0-") for d in dirs)
+
+
+def test_divergence_threshold() -> None:
+    from actbench.train import diverged
+
+    assert diverged(float("nan")) and diverged(float("inf")) and diverged(23.1)
+    assert not diverged(2.31) and not diverged(0.05)  # ln(10): uniform guessing

@@ -11,12 +11,13 @@ from actbench.train import Trainer
 from .conftest import needs_data
 
 pytestmark = [pytest.mark.slow, needs_data]
-SMALL = ["data.train_subset=3000", "train.device=cpu", "train.epochs=1"]
+SMALL = ["data.train_subset=3000", "train.device=cpu", "train.epochs=2"]
 
 
 def _accuracy(*overrides: str) -> tuple[float, Trainer]:
     trainer = Trainer(config.load("prelu.yaml", [*SMALL, *overrides]))
-    trainer.train_epoch()
+    for _ in range(trainer.cfg.train.epochs):
+        trainer.train_epoch()
     return trainer.evaluate()["test_acc"], trainer
 
 
@@ -25,7 +26,8 @@ def test_bf16_and_channels_last_train_like_fp32() -> None:
     fp32, _ = _accuracy()
     fast, trainer = _accuracy("train.precision=bf16", "train.channels_last=true")
     assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
-    assert fp32 > 0.6 and abs(fast - fp32) < 0.05  # same seed and data: only rounding differs
+    # 3000 images, 2 epochs: ~60%; same seed and data, so only rounding differs
+    assert fp32 > 0.5 and abs(fast - fp32) < 0.03
 
 
 @pytest.mark.usefixtures("data_root")
