@@ -31,7 +31,7 @@ test: install ## Lint, then run every test (real-MNIST ones included)
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q
 
-test-fast: install ## Run the tests that need no real data
+test-fast: install ## Run the quick tests (skips those marked slow)
 	$(PY) -m pytest -q -m 'not slow'
 
 lint: install ## ruff check + ruff format --check

@@ -147,7 +147,7 @@ def train(
     if resume is not None:
         if config is not None or set_:
             raise ActbenchError("--resume takes the run's own config; drop --config/--set")
-        run, trainer, state = runner.prepare_resume(resume)
+        run, trainer, state = runner.prepare_resume(resume, data_dir)
         typer.echo(f"resuming {run.path} after epoch {state['epoch']}")
         with _Display(trainer.cfg.train.epochs, state["epoch"]) as display:
             summary = runner.execute(

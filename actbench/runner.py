@@ -215,7 +215,9 @@ def train(
     return run, execute(run, trainer, progress=progress, on_epoch=on_epoch)
 
 
-def prepare_resume(path: Path) -> tuple[RunDir, Trainer, dict[str, Any]]:
+def prepare_resume(
+    path: Path, data_dir: Path | None = None
+) -> tuple[RunDir, Trainer, dict[str, Any]]:
     """The run, a trainer built from its config.yaml, and its last checkpoint."""
     from actbench.rundir import read_run
 
@@ -230,5 +232,7 @@ def prepare_resume(path: Path) -> tuple[RunDir, Trainer, dict[str, Any]]:
         raise ActbenchError(f"{path}: {why}")
     run = RunDir(path)
     state = run.load_torch(CHECKPOINT)
-    trainer = Trainer(cfgmod.from_mapping(record.config))
-    return run, trainer, state
+    cfg = cfgmod.from_mapping(record.config)
+    if data_dir is not None:
+        cfg.data.root = str(data_dir)
+    return run, Trainer(cfg), state

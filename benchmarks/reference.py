@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets, transforms
 
-from actbench import models
-from actbench.config import ActivationConfig, ModelConfig
+from actbench import config, models
 
 
 def run(root: str, seed: int, epochs: int, subset: int | None, device: str) -> dict[str, Any]:
@@ -24,7 +23,8 @@ def run(root: str, seed: int, epochs: int, subset: int | None, device: str) -> d
     test_ds = datasets.MNIST(root, train=False, download=False, transform=tf)
     train_loader = torch.utils.data.DataLoader(train_ds, batch_size=64, shuffle=True)
     test_loader = torch.utils.data.DataLoader(test_ds, batch_size=1000)
-    model = models.build(ModelConfig(net="lenet"), ActivationConfig(name="prelu"), seed).to(device)
+    cfg = config.load("prelu.yaml")  # the same network and init as actbench's side
+    model = models.build(cfg.model, cfg.activation, seed).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
     epoch_s, test_s, acc = [], [], 0.0
     for _ in range(epochs):
