@@ -182,19 +182,21 @@ def grouped_table(runs: list[Run], keys: list[str], metric: str, baseline: str |
         ]
         if _baseline_for(next(iter(groups)), list(groups), baseline, keys) is None:
             raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
+    # (seed, final metric) of each group's completed runs; a seed may repeat (same config
+    # trained twice), which rules out pairing but still counts in n.
     finals = {
-        label: {
-            r.summary["seed"]: _pct(r.summary["final_test_acc"], metric)
+        label: [
+            (r.summary.get("seed"), _pct(r.summary["final_test_acc"], metric))
             for r in members
             if r.summary.get("status") == "completed"
             and r.summary.get("final_test_acc") is not None
-        }
+        ]
         for label, members in groups.items()
     }
     rows, notes = [], []
     for label, members in groups.items():
         done = [r for r in members if r.summary.get("status") == "completed"]
-        final = list(finals[label].values())
+        final = [v for _, v in finals[label]]
         best = [_pct(r.summary["best_test_acc"], metric) for r in done]
         skipped = len(members) - len(done)
         if not final:

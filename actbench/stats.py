@@ -136,21 +136,30 @@ class Difference:
         return self.ci_low > 0 or self.ci_high < 0
 
 
-def versus(group: dict[int, float], baseline: dict[int, float]) -> Difference:
-    """group - baseline, keyed by seed: paired over matched seeds when both groups hold the
-    same seeds, else Welch's unequal-variance t-test on the two samples."""
-    if set(group) == set(baseline) and len(group) >= 2:
-        seeds = sorted(group)
-        d = [group[s] - baseline[s] for s in seeds]
-        n = len(d)
-        mean = statistics.fmean(d)
-        sd = statistics.stdev(d)
-        half = t_quantile(n - 1) * sd / math.sqrt(n)
-        p_t = t_pvalue(mean / (sd / math.sqrt(n)), n - 1) if sd > 0 else None
-        p_w = wilcoxon_pvalue(d) if n >= WILCOXON_MIN_N and any(d) else None
-        test = "paired t" + (" + Wilcoxon" if p_w is not None else "")
-        return Difference(test, n, mean, mean - half, mean + half, p_t, p_w)
-    x, b = list(group.values()), list(baseline.values())
+def versus(group: list[tuple[int, float]], baseline: list[tuple[int, float]]) -> Difference:
+    """group - baseline from (seed, value) pairs: paired over matched seeds when both groups
+    hold the same seeds once each, else Welch's unequal-variance t-test."""
+    seeds_g, seeds_b = [s for s, _ in group], [s for s, _ in baseline]
+    unique = len(set(seeds_g)) == len(seeds_g) and len(set(seeds_b)) == len(seeds_b)
+    if unique and set(seeds_g) == set(seeds_b) and len(group) >= 2:
+        return _paired(dict(group), dict(baseline))
+    return _welch([v for _, v in group], [v for _, v in baseline])
+
+
+def _paired(group: dict[int, float], baseline: dict[int, float]) -> Difference:
+    seeds = sorted(group)
+    d = [group[s] - baseline[s] for s in seeds]
+    n = len(d)
+    mean = statistics.fmean(d)
+    sd = statistics.stdev(d)
+    half = t_quantile(n - 1) * sd / math.sqrt(n)
+    p_t = t_pvalue(mean / (sd / math.sqrt(n)), n - 1) if sd > 0 else None
+    p_w = wilcoxon_pvalue(d) if n >= WILCOXON_MIN_N and any(d) else None
+    test = "paired t" + (" + Wilcoxon" if p_w is not None else "")
+    return Difference(test, n, mean, mean - half, mean + half, p_t, p_w)
+
+
+def _welch(x: list[float], b: list[float]) -> Difference:
     if len(x) < 2 or len(b) < 2:
         return Difference("none (n < 2)", min(len(x), len(b)), None, None, None, None, None)
     vx, vb = statistics.variance(x) / len(x), statistics.variance(b) / len(b)

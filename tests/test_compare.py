@@ -102,8 +102,8 @@ def test_wilcoxon_matches_scipy(d: list[float]) -> None:
 
 
 def test_paired_with_five_seeds_adds_wilcoxon() -> None:
-    group = {s: 98.0 + 0.1 * s for s in range(5)}
-    base = {s: 97.9 + 0.05 * s for s in range(5)}
+    group = [(s, 98.0 + 0.1 * s) for s in range(5)]
+    base = [(s, 97.9 + 0.05 * s) for s in range(5)]
     diff = stats.versus(group, base)
     assert diff.test == "paired t + Wilcoxon" and diff.n == 5
     assert diff.p_wilcoxon == pytest.approx(0.0625)
@@ -188,3 +188,12 @@ def test_hundred_runs_group_by_seed_count(tmp_path: Path) -> None:
         fake_run(tmp_path, [RELU, PRELU][i % 2], i // 2, 0.95 + (i % 7) / 1000)
     tables = _json(cli.invoke(app, ["compare", str(tmp_path), "-f", "json"]))
     assert [r["n"] for r in tables[0]["rows"]] == [50, 50]
+
+
+def test_repeated_seed_counts_and_is_not_paired(paired: Path) -> None:
+    fake_run(paired / "again", RELU, 0, 0.975)  # relu seed 0 trained a second time
+    tables = _json(cli.invoke(app, ["compare", str(paired), "--baseline", "relu", "-f", "json"]))
+    rows = {r["group"]: r for r in tables[0]["rows"]}
+    assert rows["relu"]["n"] == 4
+    assert rows["relu"]["final_acc_mean"] == pytest.approx((98.0 + 97.0 + 98.5 + 97.5) / 4)
+    assert rows["prelu"]["test"] == "Welch t (unpaired)"
