@@ -101,7 +101,7 @@ def test_rrelu_random_in_training_mean_slope_in_eval() -> None:
     ],
 )
 def test_auto_init_variance_matches_formula(act: ActivationConfig, gain2: float) -> None:
-    model = models.build(ModelConfig(net="lenet"), act, seed=0)
+    model = models.build(ModelConfig(net="lenet", init="auto"), act, seed=0)
     for layer, is_last in ((model.conv2, False), (model.fc1, False), (model.fc2, True)):
         fan_in = layer.weight[0].numel()
         expected = (1.0 if is_last else gain2) / fan_in
@@ -110,13 +110,17 @@ def test_auto_init_variance_matches_formula(act: ActivationConfig, gain2: float)
 
 
 def test_same_seed_same_draws_whatever_the_activation() -> None:
-    relu = models.build(ModelConfig(), ActivationConfig(name="relu"), seed=3)
-    prelu = models.build(ModelConfig(), ActivationConfig(name="prelu"), seed=3)
+    auto = ModelConfig(init="auto")
+    relu = models.build(auto, ActivationConfig(name="relu"), seed=3)
+    prelu = models.build(auto, ActivationConfig(name="prelu"), seed=3)
     ratio = prelu.fc1.weight / relu.fc1.weight
     assert torch.allclose(ratio, torch.full_like(ratio, math.sqrt(1 / (1 + 0.25**2))), atol=1e-5)
     assert torch.equal(relu.fc2.weight, prelu.fc2.weight)  # gain 1 for both
-    other = models.build(ModelConfig(), ActivationConfig(name="relu"), seed=4)
+    other = models.build(auto, ActivationConfig(name="relu"), seed=4)
     assert not torch.equal(relu.fc1.weight, other.fc1.weight)
+    # The framework default draws from the global RNG: identical weights for every activation.
+    plain = [models.build(ModelConfig(), ActivationConfig(name=n), seed=3) for n in ("relu", "elu")]
+    assert torch.equal(plain[0].conv2.weight, plain[1].conv2.weight)
 
 
 def test_flatten_sizes_are_computed() -> None:
