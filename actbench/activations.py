@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from torch import nn
 
-from actbench.config import ACTIVATION_PARAMS, ActivationConfig, _check_choice
+from actbench.config import ACTIVATION_PARAMS, ActivationConfig, check_choice
 
 
 class Activation(NamedTuple):
@@ -54,11 +54,11 @@ assert ACTIVATIONS.keys() == ACTIVATION_PARAMS.keys(), "registry and config tabl
 
 def create(cfg: ActivationConfig, channels: int) -> nn.Module:
     """A new activation module for a site with `channels` channels (or features)."""
-    _check_choice("activation.name", cfg.name, list(ACTIVATIONS))
+    check_choice("activation.name", cfg.name, list(ACTIVATIONS))
     return ACTIVATIONS[cfg.name].build(channels, cfg)
 
 
 def gain(cfg: ActivationConfig) -> float:
     """Init gain for weights feeding this activation: std = gain / sqrt(fan_in)."""
-    _check_choice("activation.name", cfg.name, list(ACTIVATIONS))
+    check_choice("activation.name", cfg.name, list(ACTIVATIONS))
     return ACTIVATIONS[cfg.name].gain(cfg)

@@ -28,11 +28,12 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config mapping -> {"section.key": value}."""
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -43,7 +44,7 @@ def fields(run: Run) -> dict[str, Any]:
     s = run.summary
     flat = {
         k: v
-        for k, v in _flatten(run.config).items()
+        for k, v in flatten(run.config).items()
         if not k.startswith("activation.") and k not in ("model.net", "data.dataset")
     }
     return {
@@ -368,7 +369,8 @@ def build_tables(
 # ---------------------------------------------------------------------------- rendering
 
 
-def _cell(value: Any, empty: str) -> str:
+def cell(value: Any, empty: str) -> str:
+    """One table cell as text, identical in every format."""
     if value is None:
         return empty
     if isinstance(value, float):
@@ -401,12 +403,12 @@ def render(tables: list[Table], fmt: str, color: bool | None = None) -> str:
             out.write(f"# {t.title}\n")
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(t.columns)
-            writer.writerows([[_cell(v, "") for v in row] for row in t.rows])
+            writer.writerows([[cell(v, "") for v in row] for row in t.rows])
         elif fmt == "markdown":
             out.write(f"### {t.title}\n\n| {' | '.join(t.columns)} |\n")
             out.write("|" + "|".join("---" for _ in t.columns) + "|\n")
             for row in t.rows:
-                out.write("| " + " | ".join(_cell(v, "-") for v in row) + " |\n")
+                out.write("| " + " | ".join(cell(v, "-") for v in row) + " |\n")
             for note in t.notes:
                 out.write(f"\n_{note}_\n")
         else:
@@ -444,9 +446,9 @@ def _merged(t: Table) -> tuple[list[str], list[list[str]]]:
         cells = []
         for a, b, fmt in picks:
             if b is None or row[b] is None:
-                cells.append(_cell(row[a], "-"))
+                cells.append(cell(row[a], "-"))
             else:
-                cells.append(fmt.format(_cell(row[a], "-"), _cell(row[b], "-")))
+                cells.append(fmt.format(cell(row[a], "-"), cell(row[b], "-")))
         rows.append(cells)
     return columns, rows
 

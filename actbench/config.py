@@ -120,7 +120,8 @@ def activation_label(act: ActivationConfig) -> str:
 # ---------------------------------------------------------------------------- loading
 
 
-def _suggest(key: str, allowed: typing.Iterable[str]) -> str:
+def suggest(key: str, allowed: typing.Iterable[str]) -> str:
+    """The ' (did you mean ...?)' hint for the closest allowed name, or an empty string."""
     close = difflib.get_close_matches(key, list(allowed), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -165,7 +166,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     for key, value in data.items():
         if key not in names:
             raise ActbenchError(
-                f"unknown key '{prefix}{key}'{_suggest(str(key), names)}; "
+                f"unknown key '{prefix}{key}'{suggest(str(key), names)}; "
                 f"allowed in {where}: {_allowed(names)}"
             )
         hint = hints[key]
@@ -176,22 +177,23 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def _check_choice(path: str, value: str, options: typing.Sequence[str]) -> None:
+def check_choice(path: str, value: str, options: typing.Sequence[str]) -> None:
+    """ActbenchError naming path, value and the allowed options unless value is one."""
     if value not in options:
         raise ActbenchError(
-            f"{path}: unknown value {value!r}{_suggest(value, options)}; "
+            f"{path}: unknown value {value!r}{suggest(value, options)}; "
             f"allowed: {_allowed(options)}"
         )
 
 
 def validate(cfg: Config, set_keys: typing.Iterable[str] = ()) -> Config:
     """Reject impossible values; set_keys are the activation keys the user wrote."""
-    _check_choice("data.dataset", cfg.data.dataset, DATASETS)
-    _check_choice("model.net", cfg.model.net, NETS)
-    _check_choice("model.init", cfg.model.init, INITS)
-    _check_choice("activation.name", cfg.activation.name, list(ACTIVATION_PARAMS))
-    _check_choice("optim.name", cfg.optim.name, OPTIMIZERS)
-    _check_choice("train.precision", cfg.train.precision, PRECISIONS)
+    check_choice("data.dataset", cfg.data.dataset, DATASETS)
+    check_choice("model.net", cfg.model.net, NETS)
+    check_choice("model.init", cfg.model.init, INITS)
+    check_choice("activation.name", cfg.activation.name, list(ACTIVATION_PARAMS))
+    check_choice("optim.name", cfg.optim.name, OPTIMIZERS)
+    check_choice("train.precision", cfg.train.precision, PRECISIONS)
     uses = ACTIVATION_PARAMS[cfg.activation.name]
     for key in set_keys:
         if key != "name" and key not in uses:
@@ -283,7 +285,7 @@ def _check_path(path: list[str], text: str) -> None:
         if part not in names:
             raise ActbenchError(
                 f"--set {text!r}: unknown key '{'.'.join(path[: i + 1])}'"
-                f"{_suggest(part, names)}; allowed in {where}: {_allowed(names) or 'none'}"
+                f"{suggest(part, names)}; allowed in {where}: {_allowed(names) or 'none'}"
             )
         cls = typing.get_type_hints(cls)[part]
     if dataclasses.is_dataclass(cls):

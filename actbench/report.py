@@ -21,7 +21,7 @@ CAPTIONS = {
 
 
 def _common_config(runs: list[Run], varying: list[str]) -> dict:
-    flat = [compare._flatten(r.config) for r in runs]
+    flat = [compare.flatten(r.config) for r in runs]
     shared = {
         k: v
         for k, v in flat[0].items()
@@ -65,7 +65,7 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
                 **{k: f.get(k) for k in keys},
                 **{
                     k: v
-                    for k, v in compare._flatten(run.config).items()
+                    for k, v in compare.flatten(run.config).items()
                     if k.startswith("activation.")
                 },
             },
@@ -73,7 +73,7 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
     columns = list(dict.fromkeys(c for g in groups.values() for c in g))
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for g in groups.values():
-        lines.append("| " + " | ".join(compare._cell(g.get(c), "-") for c in columns) + " |")
+        lines.append("| " + " | ".join(compare.cell(g.get(c), "-") for c in columns) + " |")
     lines += [
         "",
         "Shared by every run:",

@@ -73,7 +73,7 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
     for key in spec:
         if key not in SWEEP_KEYS:
             raise ActbenchError(
-                f"{spec_path}: unknown key {key!r}{cfgmod._suggest(str(key), SWEEP_KEYS)}; "
+                f"{spec_path}: unknown key {key!r}{cfgmod.suggest(str(key), SWEEP_KEYS)}; "
                 f"allowed: {', '.join(SWEEP_KEYS)}"
             )
     name = str(spec.get("name") or spec_path.stem)

@@ -125,7 +125,7 @@ def test_every_format_carries_the_same_numbers(paired: Path) -> None:
         assert len(rows) == len(table["rows"])
         for row, ref in zip(rows, table["rows"], strict=True):
             for key, value in ref.items():
-                text = compare._cell(value, "")
+                text = compare.cell(value, "")
                 assert row[key] == text
                 if value is not None and text:
                     assert f" {text} " in md_text  # markdown cell
