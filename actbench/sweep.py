@@ -10,7 +10,7 @@ import os
 import shutil
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class Outcome:
     name: str
     status: str  # completed | diverged | interrupted | failed | skipped
     detail: str = ""  # why skipped / the error / the accuracy line
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 # (run name, epoch, epochs, batches done, batches) -> None
@@ -183,7 +182,7 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
         return Outcome(name, "failed", detail.strip().splitlines()[-1])
     acc = summary.get("final_test_acc")
     detail = f"{100 * acc:.2f}%" if acc is not None else ""
-    return Outcome(name, summary["status"], detail, summary)
+    return Outcome(name, summary["status"], detail)
 
 
 def execute(
