@@ -269,7 +269,9 @@ def features2d(runs: list[Run], points: int = 5000) -> Plot | None:
     if not with_feats:
         return None
     cols = len(with_feats)
-    fig, axes = plt.subplots(2, cols, figsize=(4.2 * cols, 8.2), squeeze=False)
+    fig, axes = plt.subplots(
+        2, cols, figsize=(4.2 * cols, 8.2), squeeze=False, layout="constrained"
+    )
     data: dict[str, Any] = {}
     for j, (label, run) in enumerate(with_feats.items()):
         feats = np.load(run.path / FEATURES)
