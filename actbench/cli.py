@@ -239,8 +239,8 @@ def sweep(
 
     plan = sw.load(config, set_)
     folder = runs_dir / plan.name
-    states = {name: sw.state(folder / name) for name, _ in plan.runs}
     if dry_run:
+        states = {name: sw.state(folder / name) for name, _ in plan.runs}
         for name, _ in plan.runs:
             typer.echo(f"{states[name]:<7} {folder / name}")
         counts = {s: list(states.values()).count(s) for s in ("new", "resume", "redo", "skip")}

@@ -65,15 +65,6 @@ def default_group_keys(runs: list[Run]) -> list[str]:
     return varying or ["activation"]
 
 
-def _value(run: Run, key: str) -> Any:
-    f = fields(run)
-    if key not in f:
-        raise ActbenchError(
-            f"--group-by: unknown field {key!r}; allowed: {', '.join(k for k in f if k != 'seed')}"
-        )
-    return f[key]
-
-
 def _pct(x: float | None, metric: str) -> float | None:
     if x is None:
         return None
@@ -136,8 +127,12 @@ def per_run_table(runs: list[Run], metric: str) -> Table:
 def _groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        label = " / ".join(str(_value(run, k)) for k in keys)
-        groups.setdefault(label, []).append(run)
+        f = fields(run)
+        for key in keys:
+            if key not in f:
+                allowed = ", ".join(k for k in f if k != "seed")
+                raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
+        groups.setdefault(" / ".join(str(f[k]) for k in keys), []).append(run)
     return groups
 
 
@@ -352,9 +347,7 @@ def build_tables(
     if metric not in METRICS:
         raise ActbenchError(f"--metric: unknown {metric!r}; allowed: {', '.join(METRICS)}")
     keys = group_by or default_group_keys(runs)
-    for key in keys:
-        _value(runs[0], key)  # unknown field -> clear error
-    groups = _groups(runs, keys)
+    groups = _groups(runs, keys)  # also rejects unknown fields
     grouped = not per_run and (
         group_by is not None or baseline is not None or any(len(g) > 1 for g in groups.values())
     )

@@ -99,10 +99,14 @@ def check_files(dataset: str, root: Path) -> None:
             )
 
 
-def _download(dataset: str, root: Path) -> None:
-    from torchvision import datasets
+def _dataset_class(dataset: str) -> type:
+    from torchvision import datasets  # slow import: only when data is really loaded
 
-    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
+
+
+def _download(dataset: str, root: Path) -> None:
+    cls = _dataset_class(dataset)
     try:
         for train in (True, False):
             cls(str(root), train=train, download=True)
@@ -112,13 +116,11 @@ def _download(dataset: str, root: Path) -> None:
 
 def load(cfg: DataConfig, device: torch.device) -> tuple[Split, Split]:
     """(train, test) splits, normalised once and moved to `device`."""
-    from torchvision import datasets
-
     root = resolve_root(cfg)
     if cfg.download:
         _download(cfg.dataset, root)
     check_files(cfg.dataset, root)
-    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[cfg.dataset]
+    cls = _dataset_class(cfg.dataset)
     mean, std = STATS[cfg.dataset]
     splits = []
     for train in (True, False):

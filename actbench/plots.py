@@ -119,7 +119,7 @@ def _final_slopes(run: Run) -> dict[str, list[float]]:
 
 
 def _prelu_runs(runs: list[Run]) -> list[Run]:
-    return [r for r in runs if (r.path / "a_values.csv").is_file()]
+    return [r for r in runs if (r.path / SLOPES).is_file()]
 
 
 def slopes(runs: list[Run]) -> Plot:
