@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from actbench.rundir import FEATURES, Run
+from actbench.rundir import FEATURES, SLOPES, Run
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
 
