@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class _Group(TyperGroup):
-    """Turns ActbenchError (bad input) into one line on stderr and exit code 2."""
+    """Bad input (ActbenchError, or a usage error such as an unknown option) becomes one line
+    on stderr and exit code 2."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -25,6 +26,26 @@ class _Group(TyperGroup):
         except ActbenchError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            code = 2
+        except ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) else "actbench"
+            typer.echo(f"error: {message} (see: {command} --help)", err=True)
+            code = 2
+        except typer.Abort:
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 app = typer.Typer(
@@ -147,15 +168,17 @@ def train(
     if resume is not None:
         if config is not None or set_:
             raise ActbenchError("--resume takes the run's own config; drop --config/--set")
-        run, trainer, state = runner.prepare_resume(resume, data_dir)
-        typer.echo(f"resuming {run.path} after epoch {state['epoch']}")
-        with _Display(trainer.cfg.train.epochs, state["epoch"]) as display:
+        run, trainer = runner.prepare_resume(resume, data_dir)
+        typer.echo(f"resuming {run.path} after epoch {trainer.epoch}")
+        with _Display(trainer.cfg.train.epochs, trainer.epoch) as display:
             summary = runner.execute(
-                run, trainer, state=state, progress=display.batch, on_epoch=display.epoch_done
+                run, trainer, resumed=True, progress=display.batch, on_epoch=display.epoch_done
             )
     else:
         if config is None:
             raise ActbenchError("missing --config FILE (e.g. --config prelu.yaml)")
+        if name is not None:
+            cfgmod.check_name(name, "--name")
         cfg = cfgmod.load(config, set_)
         if data_dir is not None:
             cfg.data.root = str(data_dir)
@@ -215,15 +238,16 @@ def compare(
     tables = cmp.build_tables(
         runs, group_by=keys, per_run=per_run, baseline=baseline, metric=metric
     )
-    text = cmp.render(tables, format_)
     if output is not None:
-        from actbench.rundir import atomic_write
+        from actbench.rundir import atomic_write, ensure_dir
 
-        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.is_dir():
+            raise ActbenchError(f"--output {output} is a folder; name a file")
+        ensure_dir(output.parent)
         atomic_write(output, cmp.render(tables, format_, color=False))
         typer.echo(f"wrote {output}")
     else:
-        typer.echo(text, nl=False)
+        typer.echo(cmp.render(tables, format_), nl=False)
 
 
 @app.command()
@@ -231,37 +255,56 @@ def sweep(
     config: Path = typer.Option(..., "--config", "-c", help="Sweep YAML (looked up in sweeps/)."),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a key in every run."),
     runs_dir: Path = typer.Option(Path("runs"), help="Parent of the sweep folder."),
-    workers: int = typer.Option(1, min=1, help="Runs trained at a time (processes)."),
+    name: str = typer.Option(None, help="Sweep folder name (default: the sweep file's name)."),
+    data_dir: Path = typer.Option(None, help="Data root (holds MNIST/raw); beats the configs."),
+    workers: str = typer.Option(
+        "auto", help="Runs trained at a time (processes): a number, or auto (cores and net)."
+    ),
+    beside: bool = typer.Option(
+        False,
+        "--beside",
+        help="Where a planned folder holds a different experiment, train the new run next to "
+        "it (name suffixed with its fingerprint) instead of stopping.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the planned runs; train none."),
 ) -> None:
     """Train every run of a sweep (axes x seeds) into runs/<sweep>/, skipping finished ones."""
+    from actbench import config as cfgmod
     from actbench import sweep as sw
 
-    plan = sw.load(config, set_)
+    overrides = [*set_, f"data.root={data_dir}"] if data_dir is not None else set_
+    plan = sw.load(config, overrides)
+    if name is not None:
+        plan.name = cfgmod.check_name(name, "--name")
     folder = runs_dir / plan.name
+    n_workers, threads = sw.parse_workers(workers, plan)
     if dry_run:
-        states = {name: sw.state(folder / name) for name, _ in plan.runs}
-        for name, _ in plan.runs:
-            typer.echo(f"{states[name]:<7} {folder / name}")
-        counts = {s: list(states.values()).count(s) for s in ("new", "resume", "redo", "skip")}
-        typer.echo(f"{len(plan.runs)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        plans = sw.plan_all(plan, folder, beside)
+        for name, _, p in plans:
+            typer.echo(f"{p.action:<8} {folder / name}  {p.detail}".rstrip())
+        counts = {a: sum(p.action == a for _, _, p in plans) for a in sw.ACTIONS}
+        typer.echo(
+            f"{len(plans)} runs: "
+            + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+            + f"; {n_workers} worker(s) x {threads or 'default'} thread(s)"
+        )
+        sw.check_plans(folder, {n: p for n, _, p in plans})
         return
     with _SweepDisplay(len(plan.runs)) as display:
-        outcomes = sw.execute(plan, folder, workers, display.event, display.outcome)
+        outcomes = sw.execute(
+            plan, folder, n_workers, display.event, display.outcome, beside, threads
+        )
     for path in sw.write_summaries(folder):
         typer.echo(f"wrote {path}")
-    count = {
-        s: sum(o.status == s for o in outcomes)
-        for s in ("completed", "diverged", "failed", "interrupted", "skipped")
-    }
-    shown = ("completed", "failed", "skipped")  # diverged / interrupted only when they occur
+    count = {s: sum(o.status == s for o in outcomes) for s in sw.OUTCOMES}
+    shown = ("completed", "failed", "skipped")  # the others only when they occur
     typer.echo(
         ", ".join(f"{v} {k}" for k, v in count.items() if v or k in shown)
         + f" of {len(plan.runs)} runs in {folder}"
     )
     if count["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
-    if count["failed"]:
+    if count["failed"] or count["damaged"] or count["mismatch"]:
         raise typer.Exit(1)
 
 
@@ -327,16 +370,14 @@ def _load_runs(paths: list[Path]) -> list[Any]:
     return runs
 
 
-def _write_plots(runs: list[Any], out: Path) -> list[str]:
+def _write_plots(figures: dict[str, Any], out: Path) -> list[Path]:
     from actbench import plots
-    from actbench.rundir import atomic_write
+    from actbench.rundir import atomic_write, ensure_dir
 
-    out.mkdir(parents=True, exist_ok=True)
-    names = []
-    for name, plot in plots.make_all(runs).items():
+    ensure_dir(out)
+    for name, plot in figures.items():
         atomic_write(out / name, plots.png_bytes(plot))
-        names.append(name)
-    return names
+    return [out / name for name in figures]
 
 
 @app.command()
@@ -345,9 +386,11 @@ def plot(
     out: Path = typer.Option(Path("plots"), "--out", help="Folder for the PNG files."),
 ) -> None:
     """Write PNG plots: curves, final accuracies, PReLU slopes, activations, 2-D features."""
+    from actbench import plots
+
     runs = _load_runs(paths)
-    for name in _write_plots(runs, out):
-        typer.echo(out / name)
+    for path in _write_plots(plots.make_all(runs), out):
+        typer.echo(path)
 
 
 @app.command()
@@ -357,12 +400,15 @@ def report(
     baseline: str = typer.Option(None, help="Group label to test the others against."),
 ) -> None:
     """Write report.md: compare tables, slope table, plots and the configs that differ."""
+    from actbench import plots
     from actbench import report as rep
     from actbench.rundir import atomic_write
 
     runs = _load_runs(paths)
-    names = _write_plots(runs, out)
-    atomic_write(out / "report.md", rep.build(runs, names, baseline))
+    figures = plots.make_all(runs)
+    text = rep.build(runs, list(figures), baseline)  # bad input fails before anything is written
+    _write_plots(figures, out)
+    atomic_write(out / "report.md", text)
     typer.echo(out / "report.md")
 
 

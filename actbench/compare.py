@@ -1,42 +1,28 @@
-"""Accuracy tables over run directories: one row per run, or per group with statistics.
-Reads only what run directories hold (summary.json, config.yaml), never code defaults."""
+"""Groups of runs and their statistics: the numbers behind compare, plot and report.
+
+One grouping (`grouping`) and one rule for which runs count (completed ones; others are
+listed by name with their status) serve every table and figure. Accuracies are handled as
+integer counts of correct test images, so differences carry no float noise and tied
+differences stay tied. Reads only what run directories hold, never code defaults."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from actbench import config as cfgmod
 from actbench import stats
 from actbench.errors import ActbenchError
+from actbench.render import FORMATS, Table, cell, render
 from actbench.rundir import Run
 
-FORMATS = ("table", "csv", "markdown", "json")
+__all__ = ["FORMATS", "Table", "build_tables", "cell", "grouping", "render"]
+
 METRICS = ("accuracy", "error")
 # Config fields that never define a group: seeds are what groups average over; the rest
-# describe where a run happened, not what it tested.
-NOT_GROUPING = {"seed", "name", "data.root", "data.download", "train.device", "train.threads"}
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
-    notes: list[str] = field(default_factory=list)
-
-
-def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config mapping -> {"section.key": value}."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+# describe where or how fast a run happened, not what it tested.
+NOT_GROUPING = {"seed", *cfgmod.WHERE_FIELDS}
 
 
 def fields(run: Run) -> dict[str, Any]:
@@ -44,15 +30,10 @@ def fields(run: Run) -> dict[str, Any]:
     s = run.summary
     flat = {
         k: v
-        for k, v in flatten(run.config).items()
+        for k, v in cfgmod.flatten(run.config).items()
         if not k.startswith("activation.") and k not in ("model.net", "data.dataset")
     }
-    return {
-        "activation": s.get("activation"),
-        "net": s.get("net"),
-        "dataset": s.get("dataset"),
-        **flat,
-    }
+    return {"activation": s["activation"], "net": s["net"], "dataset": s["dataset"], **flat}
 
 
 def default_group_keys(runs: list[Run]) -> list[str]:
@@ -65,10 +46,78 @@ def default_group_keys(runs: list[Run]) -> list[str]:
     return varying or ["activation"]
 
 
-def _pct(x: float | None, metric: str) -> float | None:
-    if x is None:
-        return None
-    return round(100 * x if metric == "accuracy" else 100 * (1 - x), 3)
+@dataclass
+class Group:
+    """Runs that differ only in seed (and where they ran)."""
+
+    label: str
+    runs: list[Run]
+
+    @property
+    def counted(self) -> list[Run]:
+        """The runs in the numbers: completed ones."""
+        return [r for r in self.runs if r.completed]
+
+    @property
+    def left_out(self) -> list[Run]:
+        return [r for r in self.runs if not r.completed]
+
+    def by_seed(self) -> dict[int, list[Run]]:
+        out: dict[int, list[Run]] = {}
+        for r in self.counted:
+            out.setdefault(r.summary["seed"], []).append(r)
+        return out
+
+
+@dataclass
+class Grouping:
+    keys: list[str]
+    groups: dict[str, Group] = field(default_factory=dict)
+
+
+def grouping(runs: list[Run], group_by: list[str] | None = None) -> Grouping:
+    """The groups every table and figure uses: by `group_by`, else by every varying field."""
+    keys = group_by or default_group_keys(runs)
+    out = Grouping(keys)
+    for run in runs:
+        f = fields(run)
+        for key in keys:
+            if key not in f:
+                allowed = ", ".join(k for k in f if k != "seed")
+                raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
+        label = " / ".join(str(f[k]) for k in keys)
+        out.groups.setdefault(label, Group(label, [])).runs.append(run)
+    return out
+
+
+# ---------------------------------------------------------------------------- per-group numbers
+
+
+def _count(run: Run, key: str, metric: str) -> int:
+    """Correct (accuracy) or wrong (error) test images of a run, as an integer."""
+    n = run.summary["test_images"]
+    correct = round(run.summary[key] * n)
+    return correct if metric == "accuracy" else n - correct
+
+
+def seed_values(group: Group, key: str, metric: str) -> dict[int, float]:
+    """One value per distinct seed (counts; repeats of a seed averaged: they are not
+    independent samples)."""
+    return {
+        seed: statistics.fmean(_count(r, key, metric) for r in members)
+        for seed, members in group.by_seed().items()
+    }
+
+
+def _scale(groups: list[Group]) -> float:
+    """Percentage points per counted image; one test-set size per comparison."""
+    sizes = {r.summary["test_images"] for g in groups for r in g.counted}
+    if len(sizes) > 1:
+        raise ActbenchError(
+            f"runs were tested on different numbers of images ({sorted(sizes)}); "
+            "compare them separately (--group-by dataset)"
+        )
+    return 100 / (sizes.pop() if sizes else 10_000)
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:
@@ -101,39 +150,31 @@ def per_run_table(runs: list[Run], metric: str) -> Table:
         "params",
         "train_s",
     ]
-    rows = []
-    for run in runs:
-        s = run.summary
-        rows.append(
-            [
-                s.get("name", run.path.name),
-                s.get("dataset"),
-                s.get("net"),
-                s.get("activation"),
-                s.get("seed"),
-                s.get("epochs"),
-                s.get("status"),
-                s.get("precision", "fp32"),
-                _pct(s.get("final_test_acc"), metric),
-                _pct(s.get("best_test_acc"), metric),
-                s.get("params"),
-                _r(s.get("train_seconds"), 1),
-            ]
-        )
+
+    def pct(run: Run, key: str) -> float | None:
+        if run.summary.get(key) is None:
+            return None
+        return _r(_count(run, key, metric) * 100 / run.summary["test_images"])
+
+    rows = [
+        [
+            r.summary["name"],
+            r.summary["dataset"],
+            r.summary["net"],
+            r.summary["activation"],
+            r.summary["seed"],
+            r.summary["epochs"],
+            r.status,
+            r.summary["precision"],
+            pct(r, "final_test_acc"),
+            pct(r, "best_test_acc"),
+            r.summary.get("params"),
+            _r(r.summary["train_seconds"], 1),
+        ]
+        for r in runs
+    ]
     rows.sort(key=lambda r: _sort_key(r[8], metric))
     return Table(f"Runs (test {metric}, %)", columns, rows)
-
-
-def _groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
-    groups: dict[str, list[Run]] = {}
-    for run in runs:
-        f = fields(run)
-        for key in keys:
-            if key not in f:
-                allowed = ", ".join(k for k in f if k != "seed")
-                raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
-        groups.setdefault(" / ".join(str(f[k]) for k in keys), []).append(run)
-    return groups
 
 
 def _baseline_for(label: str, labels: list[str], baseline: str, keys: list[str]) -> str | None:
@@ -149,9 +190,18 @@ def _baseline_for(label: str, labels: list[str], baseline: str, keys: list[str])
     return None
 
 
-def grouped_table(runs: list[Run], keys: list[str], metric: str, baseline: str | None) -> Table:
+def _verdict(diff: stats.Difference, metric: str) -> str:
+    if diff.diff_mean is None or diff.test.startswith("none"):
+        return f"no test ({diff.test.removeprefix('none ').strip('()')})"
+    if not diff.distinguishable:
+        return "not distinguishable"
+    better = diff.diff_mean > 0 if metric == "accuracy" else diff.diff_mean < 0
+    return "better" if better else "worse"
+
+
+def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
     m = "acc" if metric == "accuracy" else "err"
-    groups = _groups(runs, keys)
+    groups = g.groups
     columns = [
         "group",
         "n",
@@ -176,31 +226,27 @@ def grouped_table(runs: list[Run], keys: list[str], metric: str, baseline: str |
             "test",
             "verdict",
         ]
-        if _baseline_for(next(iter(groups)), list(groups), baseline, keys) is None:
+        if _baseline_for(next(iter(groups)), list(groups), baseline, g.keys) is None:
             raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
-    # (seed, final metric) of each group's completed runs; a seed may repeat (same config
-    # trained twice), which rules out pairing but still counts in n.
-    finals = {
-        label: [
-            (r.summary.get("seed"), _pct(r.summary["final_test_acc"], metric))
-            for r in members
-            if r.summary.get("status") == "completed"
-            and r.summary.get("final_test_acc") is not None
-        ]
-        for label, members in groups.items()
-    }
+    scale = _scale(list(groups.values()))
+    finals = {label: seed_values(grp, "final_test_acc", metric) for label, grp in groups.items()}
     rows, notes = [], []
-    for label, members in groups.items():
-        done = [r for r in members if r.summary.get("status") == "completed"]
-        final = [v for _, v in finals[label]]
-        best = [_pct(r.summary["best_test_acc"], metric) for r in done]
-        skipped = len(members) - len(done)
+    for label, grp in groups.items():
+        final = list(finals[label].values())
+        best = list(seed_values(grp, "best_test_acc", metric).values())
+        left_out = len(grp.left_out)
+        repeats = [s for s, rs in grp.by_seed().items() if len(rs) > 1]
+        if repeats:
+            notes.append(
+                f"{label}: seed(s) {', '.join(map(str, repeats))} trained more than once; "
+                "their runs are averaged and count once in n"
+            )
         if not final:
-            rows.append([label, 0, *[None] * 9, skipped, *[None] * (len(columns) - 12)])
+            rows.append([label, 0, *[None] * 9, left_out, *[None] * (len(columns) - 12)])
             continue
-        d, b = stats.describe(final), stats.describe(best)
-        seconds = [r.summary.get("train_seconds", 0.0) for r in done]
-        row = [
+        d, b = stats.describe(final).scaled(scale), stats.describe(best).scaled(scale)
+        seconds = [r.summary["train_seconds"] for r in grp.counted]
+        row: list[Any] = [
             label,
             d.n,
             _r(d.mean),
@@ -211,21 +257,15 @@ def grouped_table(runs: list[Run], keys: list[str], metric: str, baseline: str |
             _r(b.std),
             _r(d.min),
             _r(d.max),
-            _r(sum(seconds) / len(seconds), 1),
-            skipped,
+            _r(statistics.fmean(seconds), 1),
+            left_out,
         ]
         if baseline is not None:
-            base = _baseline_for(label, list(groups), baseline, keys)
+            base = _baseline_for(label, list(groups), baseline, g.keys)
             if base == label or base is None:
                 row += [None] * 6 + ["baseline" if base == label else "no baseline"]
             else:
-                diff = stats.versus(finals[label], finals[base])
-                better = (
-                    (diff.diff_mean or 0) > 0 if metric == "accuracy" else (diff.diff_mean or 0) < 0
-                )
-                verdict = "not distinguishable"
-                if diff.distinguishable:
-                    verdict = "better" if better else "worse"
+                diff = stats.versus(finals[label], finals[base]).scaled(scale)
                 row += [
                     _r(diff.diff_mean),
                     _r(diff.ci_low),
@@ -233,32 +273,38 @@ def grouped_table(runs: list[Run], keys: list[str], metric: str, baseline: str |
                     _p(diff.p_t),
                     _p(diff.p_wilcoxon),
                     diff.test,
-                    verdict,
+                    _verdict(diff, metric),
                 ]
         rows.append(row)
     rows.sort(key=lambda r: _sort_key(r[2], metric))
-    notes.append(
-        f"final/best: test {metric} (%) at the last / best epoch; std: sample std over seeds; "
-        "ci95: t interval of the mean; runs that did not complete are left out of the numbers"
+    notes.insert(
+        0,
+        f"n: distinct seeds of completed runs; final/best: test {metric} (%) at the last / best "
+        "epoch; std: sample std over seeds; ci95: t interval of the mean",
     )
+    left = [r for grp in groups.values() for r in grp.left_out]
+    if left:
+        notes.append(
+            "not in the numbers: " + ", ".join(f"{r.summary['name']} ({r.status})" for r in left)
+        )
     if baseline is not None:
         notes.append(
             f"diff: group minus baseline {baseline!r} on final {metric}; paired over matched "
-            "seeds when both groups have the same seeds, else Welch's t-test; 'not "
+            "seeds when both groups hold the same seeds, else Welch's t-test; 'not "
             "distinguishable' when the difference's 95% CI contains 0"
         )
-    title = f"Test {metric} (%) by {', '.join(keys)}"
+    title = f"Test {metric} (%) by {', '.join(g.keys)}"
     return Table(title, columns, rows, notes)
 
 
 def _site_order(runs: list[Run], key: str) -> list[str]:
-    return list(dict.fromkeys(site for r in runs for site in (r.summary.get(key) or {})))
+    return list(dict.fromkeys(site for r in runs for site in r.summary[key]))
 
 
 def slopes_per_run(runs: list[Run]) -> Table | None:
     rows = [
         [
-            r.summary.get("name", r.path.name),
+            r.summary["name"],
             site,
             _r(v["mean"], 4),
             _r(v["min"], 4),
@@ -266,7 +312,7 @@ def slopes_per_run(runs: list[Run]) -> Table | None:
             v["n"],
         ]
         for r in runs
-        for site, v in (r.summary.get("slopes") or {}).items()
+        for site, v in r.summary["slopes"].items()
     ]
     if not rows:
         return None
@@ -277,24 +323,26 @@ def slopes_per_run(runs: list[Run]) -> Table | None:
     )
 
 
-def slopes_by_variant(runs: list[Run]) -> Table | None:
-    """PReLU paper Table 1 style: one row per site, one column pair per PReLU variant."""
-    with_slopes = [r for r in runs if r.summary.get("slopes")]
-    if not with_slopes:
+def slopes_by_group(g: Grouping) -> Table | None:
+    """PReLU paper Table 1 style: one row per site, one column triple per group with slopes;
+    completed runs only, as in the accuracy table."""
+    groups = {k: grp.counted for k, grp in g.groups.items()}
+    groups = {k: [r for r in rs if r.summary["slopes"]] for k, rs in groups.items()}
+    groups = {k: rs for k, rs in groups.items() if rs}
+    if not groups:
         return None
-    nets = list(dict.fromkeys(r.summary["net"] for r in with_slopes))
-    labels = list(dict.fromkeys(r.summary["activation"] for r in with_slopes))
-    columns = ["net", "layer"] + [f"{lab} {s}" for lab in labels for s in ("mean", "std", "n")]
+    members = [r for rs in groups.values() for r in rs]
+    nets = list(dict.fromkeys(r.summary["net"] for r in members))
+    columns = ["net", "layer"] + [f"{lab} {s}" for lab in groups for s in ("mean", "std", "n")]
     rows = []
     for net in nets:
-        members = [r for r in with_slopes if r.summary["net"] == net]
-        for site in _site_order(members, "slopes"):
+        for site in _site_order([r for r in members if r.summary["net"] == net], "slopes"):
             row: list[Any] = [net, site]
-            for lab in labels:
+            for runs in groups.values():
                 vals = [
                     r.summary["slopes"][site]["mean"]
-                    for r in members
-                    if r.summary["activation"] == lab and site in r.summary["slopes"]
+                    for r in runs
+                    if r.summary["net"] == net and site in r.summary["slopes"]
                 ]
                 if vals:
                     d = stats.describe(vals)
@@ -302,21 +350,22 @@ def slopes_by_variant(runs: list[Run]) -> Table | None:
                 else:
                     row += [None, None, 0]
             rows.append(row)
-    note = "mean over seeds of each run's mean a over the site's channels (channel-wise runs)"
+    note = "mean over runs of each run's mean a over the site's channels (channel-wise runs)"
     return Table("Learned PReLU slopes by site", columns, rows, [note])
 
 
-def dead_units(runs: list[Run], keys: list[str] | None) -> Table | None:
+def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
     """Per site, % of units that output 0 for every test image ("dying ReLU")."""
-    with_dead = [r for r in runs if r.summary.get("dead_units")]
-    if not with_dead:
+    if g is not None:
+        groups = {
+            k: [r for r in grp.counted if r.summary["dead_units"]] for k, grp in g.groups.items()
+        }
+    else:
+        groups = {r.summary["name"]: [r] for r in runs if r.summary["dead_units"]}
+    groups = {k: v for k, v in groups.items() if v}
+    if not groups:
         return None
-    sites = _site_order(with_dead, "dead_units")
-    groups = (
-        _groups(with_dead, keys)
-        if keys
-        else {r.summary.get("name", r.path.name): [r] for r in with_dead}
-    )
+    sites = _site_order([r for v in groups.values() for r in v], "dead_units")
     rows = []
     for label, members in groups.items():
         row: list[Any] = [label, len(members)]
@@ -326,11 +375,11 @@ def dead_units(runs: list[Run], keys: list[str] | None) -> Table | None:
                 for r in members
                 if site in r.summary["dead_units"]
             ]
-            row.append(_r(sum(vals) / len(vals), 2) if vals else None)
+            row.append(_r(statistics.fmean(vals), 2) if vals else None)
         rows.append(row)
     return Table(
         "Dead units at the end of training (% of units never non-zero on the test set)",
-        ["group" if keys else "run", "n", *sites],
+        ["group" if g is not None else "run", "n", *sites],
         rows,
     )
 
@@ -346,121 +395,14 @@ def build_tables(
     then the slope and dead-unit tables where runs hold them."""
     if metric not in METRICS:
         raise ActbenchError(f"--metric: unknown {metric!r}; allowed: {', '.join(METRICS)}")
-    keys = group_by or default_group_keys(runs)
-    groups = _groups(runs, keys)  # also rejects unknown fields
+    g = grouping(runs, group_by)  # also rejects unknown fields
     grouped = not per_run and (
-        group_by is not None or baseline is not None or any(len(g) > 1 for g in groups.values())
+        group_by is not None
+        or baseline is not None
+        or any(len(grp.runs) > 1 for grp in g.groups.values())
     )
-    tables = [
-        grouped_table(runs, keys, metric, baseline) if grouped else per_run_table(runs, metric)
-    ]
-    slope_table = slopes_by_variant(runs) if grouped else slopes_per_run(runs)
-    dead = dead_units(runs, keys if grouped else None)
-    return tables + [t for t in (slope_table, dead) if t is not None]
-
-
-# ---------------------------------------------------------------------------- rendering
-
-
-def cell(value: Any, empty: str) -> str:
-    """One table cell as text, identical in every format."""
-    if value is None:
-        return empty
-    if isinstance(value, float):
-        return f"{value:g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.3e}"
-    return str(value)
-
-
-def render(tables: list[Table], fmt: str, color: bool | None = None) -> str:
-    """The tables as text in one of FORMATS; every format carries the same numbers."""
-    if fmt == "json":
-        return (
-            json.dumps(
-                [
-                    {
-                        "title": t.title,
-                        "notes": t.notes,
-                        "rows": [dict(zip(t.columns, row, strict=True)) for row in t.rows],
-                    }
-                    for t in tables
-                ],
-                indent=2,
-            )
-            + "\n"
-        )
-    out = io.StringIO()
-    for i, t in enumerate(tables):
-        if i:
-            out.write("\n")
-        if fmt == "csv":
-            out.write(f"# {t.title}\n")
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(t.columns)
-            writer.writerows([[cell(v, "") for v in row] for row in t.rows])
-        elif fmt == "markdown":
-            out.write(f"### {t.title}\n\n| {' | '.join(t.columns)} |\n")
-            out.write("|" + "|".join("---" for _ in t.columns) + "|\n")
-            for row in t.rows:
-                out.write("| " + " | ".join(cell(v, "-") for v in row) + " |\n")
-            for note in t.notes:
-                out.write(f"\n_{note}_\n")
-        else:
-            out.write(_rich_table(t, color))
-    return out.getvalue()
-
-
-# Adjacent column pairs shown as one cell in the terminal table: suffixes and cell format.
-_PAIRS = (
-    ("_mean", "_std", "{} ± {}", ""),
-    ("_low", "_high", "[{}, {}]", ""),
-    ("_min", "_max", "{} – {}", "_range"),
-)
-
-
-def _merged(t: Table) -> tuple[list[str], list[list[str]]]:
-    """Columns and cells for the terminal, with mean/std, CI and min/max pairs merged."""
-    columns, picks = [], []
-    i = 0
-    while i < len(t.columns):
-        col, nxt = t.columns[i], t.columns[i + 1] if i + 1 < len(t.columns) else ""
-        pair = next(
-            (p for p in _PAIRS if col.endswith(p[0]) and nxt == col[: -len(p[0])] + p[1]), None
-        )
-        if pair:
-            columns.append(col[: -len(pair[0])] + pair[3])
-            picks.append((i, i + 1, pair[2]))
-            i += 2
-        else:
-            columns.append(col)
-            picks.append((i, None, "{}"))
-            i += 1
-    rows = []
-    for row in t.rows:
-        cells = []
-        for a, b, fmt in picks:
-            if b is None or row[b] is None:
-                cells.append(cell(row[a], "-"))
-            else:
-                cells.append(fmt.format(cell(row[a], "-"), cell(row[b], "-")))
-        rows.append(cells)
-    return columns, rows
-
-
-def _rich_table(t: Table, color: bool | None) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
-    columns, rows = _merged(t)
-    table = RichTable(title=t.title, box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in columns:
-        table.add_column(col, no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, width=1000)
-    console.print(table, crop=False)
-    for note in t.notes:
-        console.print(f"  {note}", style="dim", soft_wrap=True)
-    out = [line.rstrip() for line in buf.getvalue().splitlines()]
-    return "\n".join(out) + "\n"
+    if grouped:
+        tables = [grouped_table(g, metric, baseline), slopes_by_group(g), dead_units(runs, g)]
+    else:
+        tables = [per_run_table(runs, metric), slopes_per_run(runs), dead_units(runs, None)]
+    return [t for t in tables if t is not None]

@@ -17,7 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from actbench.rundir import FEATURES, SLOPES, Run
+from actbench.compare import Grouping, grouping
+from actbench.rundir import FEATURES, Run
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
 
@@ -28,26 +29,22 @@ class Plot:
     data: dict[str, Any]  # what was drawn, for checking against the run files
 
 
-def group_label(run: Run, nets: set[str]) -> str:
-    """Activation label, plus the net when runs of several nets are plotted together."""
-    s = run.summary
-    return f"{s['activation']} ({s['net']})" if len(nets) > 1 else s["activation"]
+def _groups(g: Grouping) -> dict[str, list[Run]]:
+    """compare's groups, each with the runs that count (completed); empty groups dropped."""
+    return {label: grp.counted for label, grp in g.groups.items() if grp.counted}
 
 
-def _groups(runs: list[Run]) -> dict[str, list[Run]]:
-    nets = {r.summary.get("net", "?") for r in runs}
-    out: dict[str, list[Run]] = {}
-    for r in runs:
-        out.setdefault(group_label(r, nets), []).append(r)
-    return out
+def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
+    out = {label: [r for r in runs if r.slopes] for label, runs in _groups(g).items()}
+    return {label: runs for label, runs in out.items() if runs}
 
 
-def curves(runs: list[Run], metric: str = "accuracy") -> Plot:
+def curves(g: Grouping, metric: str = "accuracy") -> Plot:
     """Test accuracy (or error) and training loss per epoch; band: ±1 std over seeds."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
     data: dict[str, Any] = {}
-    for label, members in _groups(runs).items():
-        series = [r.dir.metrics() for r in members]
+    for label, members in _groups(g).items():
+        series = [r.metrics for r in members]
         epochs = min(len(s) for s in series)
         if epochs == 0:
             continue
@@ -75,29 +72,21 @@ def curves(runs: list[Run], metric: str = "accuracy") -> Plot:
     return Plot(fig, data)
 
 
-def final_accuracy(runs: list[Run]) -> Plot:
-    """Final test accuracy per group, one dot per seed, with the group mean."""
-    groups = {
-        k: v
-        for k, v in _groups(runs).items()
-        if any(r.summary.get("final_test_acc") is not None for r in v)
-    }
+def final_accuracy(g: Grouping) -> Plot:
+    """Final test accuracy per group, one dot per run, with the group mean."""
+    groups = _groups(g)
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.5))
     data = {}
     rng = np.random.default_rng(0)  # jitter only
     for i, (label, members) in enumerate(groups.items()):
-        accs = [
-            100 * r.summary["final_test_acc"]
-            for r in members
-            if r.summary.get("final_test_acc") is not None
-        ]
+        accs = [100 * r.summary["final_test_acc"] for r in members]
         ax.scatter(i + rng.uniform(-0.12, 0.12, len(accs)), accs, s=28, alpha=0.8, zorder=3)
         ax.hlines(statistics.fmean(accs), i - 0.3, i + 0.3, color="k", lw=2, zorder=4)
         data[label] = accs
     ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right")
     ax.set(
         title="Final test accuracy, one dot per seed (bar: mean)",
-        xlabel="activation",
+        xlabel=" / ".join(g.keys),
         ylabel="test accuracy (%)",
     )
     ax.grid(axis="y", alpha=0.3)
@@ -107,7 +96,7 @@ def final_accuracy(runs: list[Run]) -> Plot:
 
 def _final_slopes(run: Run) -> dict[str, list[float]]:
     """Per site, the channel slopes at the last epoch in a_values.csv."""
-    rows = run.dir.slopes()
+    rows = run.slopes
     if not rows:
         return {}
     last = max(r["epoch"] for r in rows)
@@ -118,14 +107,11 @@ def _final_slopes(run: Run) -> dict[str, list[float]]:
     return out
 
 
-def _prelu_runs(runs: list[Run]) -> list[Run]:
-    return [r for r in runs if (r.path / SLOPES).is_file()]
-
-
-def slopes(runs: list[Run]) -> Plot:
+def slopes(g: Grouping) -> Plot:
     """Learned a per site at the end of training: channel-shared vs channel-wise side by side
     (channel-wise: mean over channels), error bars: std over seeds."""
-    prelu = _prelu_runs(runs)
+    groups = _prelu_groups(g)
+    prelu = [r for runs in groups.values() for r in runs]
     nets = list(dict.fromkeys(r.summary["net"] for r in prelu))
     fig, axes = plt.subplots(
         1, max(1, len(nets)), figsize=(6.5 * max(1, len(nets)), 4.5), squeeze=False
@@ -133,11 +119,11 @@ def slopes(runs: list[Run]) -> Plot:
     data: dict[str, Any] = {}
     for ax, net in zip(axes[0], nets, strict=False):
         members = [r for r in prelu if r.summary["net"] == net]
-        variants = list(dict.fromkeys(r.summary["activation"] for r in members))
+        variants = [lab for lab, runs in groups.items() if runs[0].summary["net"] == net]
         sites = list(dict.fromkeys(s for r in members for s in _final_slopes(r)))
         width = 0.8 / len(variants)
         for j, variant in enumerate(variants):
-            per_seed = [_final_slopes(r) for r in members if r.summary["activation"] == variant]
+            per_seed = [_final_slopes(r) for r in groups[variant]]
             means = [[statistics.fmean(f[s]) for f in per_seed] for s in sites]
             mean = [statistics.fmean(m) for m in means]
             std = [statistics.stdev(m) if len(m) > 1 else 0.0 for m in means]
@@ -157,20 +143,20 @@ def slopes(runs: list[Run]) -> Plot:
     return Plot(fig, data)
 
 
-def slope_trajectories(runs: list[Run]) -> Plot:
+def slope_trajectories(g: Grouping) -> Plot:
     """a over epochs per site (mean over channels and seeds), epoch 0 = initial value."""
-    prelu = _prelu_runs(runs)
-    variants = list(dict.fromkeys(f"{r.summary['activation']} {r.summary['net']}" for r in prelu))
+    groups = _prelu_groups(g)
+    variants = list(groups)
     fig, axes = plt.subplots(
         1, max(1, len(variants)), figsize=(6 * max(1, len(variants)), 4.5), squeeze=False
     )
     data: dict[str, Any] = {}
     for ax, variant in zip(axes[0], variants, strict=False):
-        members = [r for r in prelu if f"{r.summary['activation']} {r.summary['net']}" == variant]
+        members = groups[variant]
         table: dict[str, dict[int, list[float]]] = {}
         for run in members:
             per_run: dict[tuple[str, int], list[float]] = {}
-            for row in run.dir.slopes():
+            for row in run.slopes:
                 per_run.setdefault((row["layer"], row["epoch"]), []).append(row["a"])
             for (site, epoch), values in per_run.items():
                 table.setdefault(site, {}).setdefault(epoch, []).append(statistics.fmean(values))
@@ -191,13 +177,21 @@ def slope_trajectories(runs: list[Run]) -> Plot:
     return Plot(fig, data)
 
 
-def slope_histograms(runs: list[Run]) -> Plot:
+def _channel_wise(g: Grouping) -> dict[str, list[Run]]:
+    out = {
+        label: [r for r in runs if any(len(v) > 1 for v in _final_slopes(r).values())]
+        for label, runs in _prelu_groups(g).items()
+    }
+    return {label: runs for label, runs in out.items() if runs}
+
+
+def slope_histograms(g: Grouping) -> Plot:
     """Distribution of the per-channel a in each site, channel-wise runs (seeds pooled)."""
-    channel = [r for r in _prelu_runs(runs) if any(len(v) > 1 for v in _final_slopes(r).values())]
     pooled: dict[str, list[float]] = {}
-    for run in channel:
-        for site, values in _final_slopes(run).items():
-            pooled.setdefault(f"{run.summary['net']}/{site}", []).extend(values)
+    for label, runs in _channel_wise(g).items():
+        for run in runs:
+            for site, values in _final_slopes(run).items():
+                pooled.setdefault(f"{label}: {site}", []).extend(values)
     n = max(1, len(pooled))
     cols = min(4, n)
     rows = (n + cols - 1) // cols
@@ -214,29 +208,28 @@ def slope_histograms(runs: list[Run]) -> Plot:
     return Plot(fig, {k: sorted(v) for k, v in pooled.items()})
 
 
-def activation_functions(runs: list[Run]) -> Plot:
-    """The activation functions of the runs on x in [-4, 4]; PReLU drawn once per site with
+def activation_functions(g: Grouping) -> Plot:
+    """The activation functions of the groups on x in [-4, 4]; PReLU drawn once per site with
     that site's learned mean slope from the first PReLU run."""
     import torch
 
     from actbench import activations
-    from actbench.config import ActivationConfig
 
     x = torch.linspace(-4, 4, 401)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     data: dict[str, Any] = {}
     seen: set[str] = set()
-    for run in runs:
-        act = run.config.get("activation", {})
-        if act.get("name") == "prelu" or run.summary["activation"] in seen:
+    for runs in _groups(g).values():
+        run = runs[0]
+        if run.cfg.activation.name == "prelu" or run.summary["activation"] in seen:
             continue
         seen.add(run.summary["activation"])
-        module = activations.create(ActivationConfig(**act), 1).eval()  # RReLU: mean slope
+        module = activations.create(run.cfg.activation, 1).eval()  # RReLU: mean slope
         with torch.no_grad():
             y = module(x)
         ax.plot(x, y, lw=1.8, label=run.summary["activation"])
         data[run.summary["activation"]] = y.tolist()
-    prelu = _prelu_runs(runs)
+    prelu = [r for runs in _prelu_groups(g).values() for r in runs]
     if prelu:
         chosen = prelu[0]
         for site, values in _final_slopes(chosen).items():
@@ -259,13 +252,14 @@ def activation_functions(runs: list[Run]) -> Plot:
     return Plot(fig, data)
 
 
-def features2d(runs: list[Run], points: int = 5000) -> Plot | None:
+def features2d(g: Grouping, points: int = 5000) -> Plot | None:
     """LeNet++ 2-D bottleneck features of the test set, coloured by class: one column per
-    activation (first run of each), after (top) and before (bottom) the activation."""
+    group (its first run), after (top) and before (bottom) the activation."""
     with_feats = {}
-    for run in runs:
-        if (run.path / FEATURES).is_file():
-            with_feats.setdefault(run.summary["activation"], run)
+    for label, runs in _groups(g).items():
+        for run in runs:
+            if (run.path / FEATURES).is_file():
+                with_feats.setdefault(label, run)
     if not with_feats:
         return None
     cols = len(with_feats)
@@ -274,7 +268,11 @@ def features2d(runs: list[Run], points: int = 5000) -> Plot | None:
     )
     data: dict[str, Any] = {}
     for j, (label, run) in enumerate(with_feats.items()):
-        feats = np.load(run.path / FEATURES)
+        try:
+            feats = dict(np.load(run.path / FEATURES, allow_pickle=False))
+            assert feats["pre"].shape[1:] == (2,) and len(feats["labels"]) == len(feats["pre"])
+        except (OSError, ValueError, KeyError, AssertionError, IndexError):
+            continue  # a damaged features file: that panel stays empty
         idx = np.random.default_rng(0).permutation(len(feats["labels"]))[:points]
         for i, key in enumerate(("post", "pre")):
             ax = axes[i, j]
@@ -297,7 +295,7 @@ def features2d(runs: list[Run], points: int = 5000) -> Plot | None:
     return Plot(fig, data)
 
 
-PLOTS: dict[str, Callable[[list[Run]], Plot | None]] = {
+PLOTS: dict[str, Callable[[Grouping], Plot | None]] = {
     "curves.png": curves,
     "final_acc.png": final_accuracy,
     "slopes.png": slopes,
@@ -308,23 +306,26 @@ PLOTS: dict[str, Callable[[list[Run]], Plot | None]] = {
 }
 
 
-def needs(name: str, runs: list[Run]) -> bool:
-    """Whether the runs hold what this plot draws."""
+def needs(name: str, g: Grouping) -> bool:
+    """Whether the groups' counted runs hold what this plot draws."""
+    if not _groups(g):
+        return False
     if name in ("slopes.png", "slope_trajectories.png"):
-        return bool(_prelu_runs(runs))
+        return bool(_prelu_groups(g))
     if name == "slope_hist.png":
-        return any(len(v) > 1 for r in _prelu_runs(runs) for v in _final_slopes(r).values())
+        return bool(_channel_wise(g))
     if name == "features2d.png":
-        return any((r.path / FEATURES).is_file() for r in runs)
+        return any((r.path / FEATURES).is_file() for runs in _groups(g).values() for r in runs)
     return True
 
 
-def make_all(runs: list[Run]) -> dict[str, Plot]:
-    """Every plot the runs have data for, by file name."""
+def make_all(runs: list[Run], g: Grouping | None = None) -> dict[str, Plot]:
+    """Every plot the runs have data for, by file name, over compare's groups."""
+    g = g or grouping(runs)
     out = {}
     for name, fn in PLOTS.items():
-        if needs(name, runs):
-            plot = fn(runs)
+        if needs(name, g):
+            plot = fn(g)
             if plot is not None:
                 out[name] = plot
     return out

@@ -7,6 +7,8 @@ import time
 import yaml
 
 from actbench import __version__, compare
+from actbench.config import flatten
+from actbench.render import cell, render
 from actbench.rundir import Run
 
 CAPTIONS = {
@@ -21,7 +23,7 @@ CAPTIONS = {
 
 
 def _common_config(runs: list[Run], varying: list[str]) -> dict:
-    flat = [compare.flatten(r.config) for r in runs]
+    flat = [flatten(r.config) for r in runs]
     shared = {
         k: v
         for k, v in flat[0].items()
@@ -42,7 +44,8 @@ def _common_config(runs: list[Run], varying: list[str]) -> dict:
 
 def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str:
     """report.md text; `plots` are PNG file names beside it."""
-    keys = compare.default_group_keys(runs)
+    g = compare.grouping(runs)
+    keys = g.keys
     tables = compare.build_tables(runs, baseline=baseline)
     lines = [
         "# actbench report",
@@ -52,28 +55,25 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
         "",
         "## Results",
         "",
-        compare.render(tables, "markdown"),
+        render(tables, "markdown"),
         "## Configs that differ",
         "",
     ]
     groups: dict[str, dict] = {}
-    for run in runs:
+    for label, grp in g.groups.items():
+        run = grp.runs[0]
         f = compare.fields(run)
         groups.setdefault(
-            " / ".join(str(f.get(k)) for k in keys),
+            label,
             {
                 **{k: f.get(k) for k in keys},
-                **{
-                    k: v
-                    for k, v in compare.flatten(run.config).items()
-                    if k.startswith("activation.")
-                },
+                **{k: v for k, v in flatten(run.config).items() if k.startswith("activation.")},
             },
         )
     columns = list(dict.fromkeys(c for g in groups.values() for c in g))
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for g in groups.values():
-        lines.append("| " + " | ".join(compare.cell(g.get(c), "-") for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(g.get(c), "-") for c in columns) + " |")
     lines += [
         "",
         "Shared by every run:",

@@ -17,7 +17,7 @@ from actbench import __version__, models
 from actbench import config as cfgmod
 from actbench.config import Config
 from actbench.errors import ActbenchError
-from actbench.rundir import CHECKPOINT, MODEL, RunDir, default_name
+from actbench.rundir import CHECKPOINT, MODEL, RunDir, default_name, load_run
 from actbench.train import EpochResult, Progress, Trainer, diverged
 
 HEARTBEAT_EVERY = 30.0  # seconds between summary.json rewrites inside a long epoch
@@ -55,12 +55,20 @@ def interruptible() -> Iterator[StopFlag]:
             signal.signal(s, h)
 
 
-def prepare(cfg: Config) -> Trainer:
-    """Load data and build the model before any file is written (bad data: no run dir)."""
+def resolve(cfg: Config) -> Config:
+    """The config as it will run: execution path decided, data root made absolute (so
+    config.yaml records where the data came from)."""
+    from actbench import fastpath
     from actbench.data import resolve_root
 
-    cfg.data.root = str(resolve_root(cfg.data).absolute())  # config.yaml records where
-    return Trainer(cfg)
+    cfg = fastpath.resolve(cfg)
+    cfg.data.root = str(resolve_root(cfg.data).absolute())
+    return cfg
+
+
+def prepare(cfg: Config) -> Trainer:
+    """Load data and build the model before any file is written (bad data: no run dir)."""
+    return Trainer(resolve(cfg))
 
 
 def run_name(cfg: Config) -> str:
@@ -93,6 +101,7 @@ def build_summary(
     last = finite[-1] if finite else None
     summary: dict[str, Any] = {
         "name": run.path.name,
+        "fingerprint": cfgmod.fingerprint(cfg),
         "dataset": cfg.data.dataset,
         "net": cfg.model.net,
         "activation": cfg_label(cfg),
@@ -105,6 +114,7 @@ def build_summary(
         "final_train_loss": last.train_loss if last else None,
         "best_test_acc": best.test_acc if best else None,
         "best_epoch": best.epoch if best else None,
+        "test_images": len(trainer.test_set.y),
         "params": trainer.param_count(),
         "train_seconds": sum(r.seconds for r in rows),
         "device": str(trainer.device),
@@ -126,19 +136,18 @@ def execute(
     run: RunDir,
     trainer: Trainer,
     *,
-    state: dict[str, Any] | None = None,
+    resumed: bool = False,
     progress: Progress | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
 ) -> dict[str, Any]:
-    """Train `run` to its configured epochs, continuing from a checkpoint `state` if given;
+    """Train `run` to its configured epochs (resumed: the trainer holds its checkpoint);
     returns the final summary. Status: completed, diverged or interrupted."""
     cfg = trainer.cfg
     run.lock()
     try:
-        if state is not None:
-            trainer.load_state_dict(state)
+        if resumed:
             run.truncate(trainer.epoch)
-            rows = [EpochResult(**{**m, "epoch": int(m["epoch"])}) for m in run.metrics()]
+            rows = [EpochResult(**m) for m in load_run(run.path).metrics]
         else:
             run.write_config(cfgmod.dump(cfg))
             run.append_slopes(0, models.slopes(trainer.model))
@@ -215,14 +224,10 @@ def train(
     return run, execute(run, trainer, progress=progress, on_epoch=on_epoch)
 
 
-def prepare_resume(
-    path: Path, data_dir: Path | None = None
-) -> tuple[RunDir, Trainer, dict[str, Any]]:
-    """The run, a trainer built from its config.yaml, and its last checkpoint."""
-    from actbench.rundir import read_run
-
-    record = read_run(path)
-    status = record.summary.get("status")
+def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Trainer]:
+    """The run, and a trainer built from its config.yaml holding its last checkpoint."""
+    record = load_run(path)
+    status = record.status
     if status in ("completed", "diverged", "running"):
         why = {
             "completed": "already completed; nothing to resume",
@@ -230,9 +235,16 @@ def prepare_resume(
             "running": f"still running (process {record.summary.get('pid')})",
         }[status]
         raise ActbenchError(f"{path}: {why}")
+    cfg = record.cfg
+    if cfgmod.fingerprint(cfg) != record.fingerprint:
+        raise ActbenchError(
+            f"{path}: config.yaml no longer matches the run's fingerprint "
+            f"{record.fingerprint} (was it edited?); train a new run instead"
+        )
     run = RunDir(path)
     state = run.load_torch(CHECKPOINT)
-    cfg = cfgmod.from_mapping(record.config)
     if data_dir is not None:
         cfg.data.root = str(data_dir)
-    return run, Trainer(cfg), state
+    trainer = Trainer(cfg)
+    trainer.load_state_dict(state)
+    return run, trainer

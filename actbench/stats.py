@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CONFIDENCE = 0.95
 WILCOXON_MIN_N = 5  # below 5 pairs the signed-rank test cannot reach p < 0.1
@@ -107,6 +107,19 @@ class Description:
     min: float
     max: float
 
+    def scaled(self, k: float) -> Description:
+        """The same description in units k times larger (e.g. image counts -> %)."""
+        return replace(
+            self,
+            **{f: _times(getattr(self, f), k) for f in ("mean", "std", "ci_low", "ci_high")},
+            min=self.min * k,
+            max=self.max * k,
+        )
+
+
+def _times(x: float | None, k: float) -> float | None:
+    return None if x is None else x * k
+
 
 def describe(values: list[float]) -> Description:
     n = len(values)
@@ -135,15 +148,20 @@ class Difference:
             return False
         return self.ci_low > 0 or self.ci_high < 0
 
+    def scaled(self, k: float) -> Difference:
+        """The same difference in units k times larger (p-values unchanged)."""
+        return replace(
+            self, **{f: _times(getattr(self, f), k) for f in ("diff_mean", "ci_low", "ci_high")}
+        )
 
-def versus(group: list[tuple[int, float]], baseline: list[tuple[int, float]]) -> Difference:
-    """group - baseline from (seed, value) pairs: paired over matched seeds when both groups
-    hold the same seeds once each, else Welch's unequal-variance t-test."""
-    seeds_g, seeds_b = [s for s, _ in group], [s for s, _ in baseline]
-    unique = len(set(seeds_g)) == len(seeds_g) and len(set(seeds_b)) == len(seeds_b)
-    if unique and set(seeds_g) == set(seeds_b) and len(group) >= 2:
-        return _paired(dict(group), dict(baseline))
-    return _welch([v for _, v in group], [v for _, v in baseline])
+
+def versus(group: dict[int, float], baseline: dict[int, float]) -> Difference:
+    """group - baseline from one value per seed: paired over matched seeds when both groups
+    hold the same seeds, else Welch's unequal-variance t-test. Pass integer-valued data
+    (e.g. counts of correct images) so that equal differences are exactly equal."""
+    if set(group) == set(baseline) and len(group) >= 2:
+        return _paired(group, baseline)
+    return _welch(list(group.values()), list(baseline.values()))
 
 
 def _paired(group: dict[int, float], baseline: dict[int, float]) -> Difference:

@@ -41,6 +41,7 @@ class EpochResult:
     test_loss: float
     test_acc: float  # fraction 0..1
     seconds: float  # train + test pass, wall clock
+    lr: float = math.nan  # learning rate of the epoch's last step (nan: older runs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,10 +88,37 @@ def make_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
     return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def make_scheduler(
+    cfg: OptimConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """torch's scheduler for optim.schedule, stepped after every batch: its parameters are
+    given in epochs and converted to steps here."""
+    sched = torch.optim.lr_scheduler
+    spe = steps_per_epoch
+    if cfg.schedule == "none":
+        return None
+    if cfg.schedule == "step":
+        return sched.StepLR(optimizer, step_size=cfg.step_size * spe, gamma=cfg.gamma)
+    if cfg.schedule == "multistep":
+        return sched.MultiStepLR(optimizer, [m * spe for m in cfg.milestones], gamma=cfg.gamma)
+    if cfg.schedule == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=epochs * spe, eta_min=cfg.min_lr)
+    # onecycle: momentum stays as configured (cycle_momentum would override optim.momentum)
+    return sched.OneCycleLR(
+        optimizer,
+        max_lr=cfg.max_lr,
+        total_steps=epochs * spe,
+        pct_start=cfg.pct_start,
+        cycle_momentum=False,
+    )
+
+
 class Trainer:
     """Model, optimizer, data and RNG state of one run; call train_epoch, then evaluate."""
 
     def __init__(self, cfg: Config) -> None:
+        if cfg.train.precision == "auto" or cfg.train.channels_last == "auto":
+            raise ValueError("Trainer needs a resolved config (fastpath.resolve)")
         self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
         if cfg.train.threads:
@@ -103,6 +131,8 @@ class Trainer:
         )
         self.model.to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(cfg.optim, self.model)
+        steps = -(-len(self.train_set.y) // cfg.train.batch_size)
+        self.scheduler = make_scheduler(cfg.optim, self.optimizer, cfg.train.epochs, steps)
         # Batch order has its own generator (on the data's device, so the permutation is
         # drawn there), separate from the global RNG that dropout and RReLU draw from.
         self.batch_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
@@ -174,6 +204,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
             seen += len(y)
@@ -226,6 +258,7 @@ class Trainer:
                 h.remove()
         per_class_n = torch.bincount(test.y, minlength=10).clamp(min=1)
         result: dict[str, Any] = {
+            "test_images": n,
             "test_loss": loss_sum.item() / n,
             "test_acc": correct_per_class.sum().item() / n,
             "per_class_acc": (correct_per_class / per_class_n).tolist(),
@@ -261,35 +294,51 @@ class Trainer:
             test_loss, test_acc = self.last_eval["test_loss"], self.last_eval["test_acc"]
         else:
             test_loss, test_acc = float("nan"), float("nan")
+        lr = self.optimizer.param_groups[0]["lr"]
         return EpochResult(
-            self.epoch, train_loss, train_acc, test_loss, test_acc, time.perf_counter() - t0
+            self.epoch, train_loss, train_acc, test_loss, test_acc, time.perf_counter() - t0, lr
         )
 
     # ------------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit for bit: weights, optimizer, every RNG, epoch."""
+        """Everything needed to continue bit for bit: weights, optimizer, schedule, every RNG,
+        epoch; tensors and plain values only, so it loads with weights_only=True."""
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
         state = {
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "torch_rng": torch.get_rng_state(),
             "batch_rng": self.batch_gen.get_state(),
             "python_rng": random.getstate(),
-            "numpy_rng": np.random.get_state(),
+            "numpy_rng": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = state["epoch"]
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        self.batch_gen.set_state(state["batch_rng"])
-        random.setstate(state["python_rng"])
-        np.random.set_state(state["numpy_rng"])
+        """Restore a checkpoint; ActbenchError if it does not fit this run's network."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            kind, keys, pos, has_gauss, gauss = state["numpy_rng"]
+            np_state = (kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)
+            py_version, py_keys, py_gauss = state["python_rng"]
+            torch.set_rng_state(state["torch_rng"])
+            self.batch_gen.set_state(state["batch_rng"])
+            random.setstate((py_version, tuple(py_keys), py_gauss))
+            np.random.set_state(np_state)
+            self.epoch = int(state["epoch"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            raise ActbenchError(
+                f"checkpoint does not fit this run's config ({type(exc).__name__}: {first})"
+            ) from None
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 

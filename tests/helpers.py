@@ -11,12 +11,14 @@ from actbench.rundir import RunDir
 
 def fake_run(parent: Path, act: dict[str, Any], seed: int, acc: float | None, **extra: Any) -> Path:
     """A completed run of the LeNet-style net with the given final accuracy (fraction)."""
-    cfg = config.from_mapping({"activation": act, "seed": seed})
+    resolved = {"precision": "fp32", "channels_last": False}
+    cfg = config.from_mapping({"activation": act, "seed": seed, "train": resolved})
     label = config.activation_label(cfg.activation)
     run = RunDir.create(parent, f"{label}-lenet-mnist-s{seed}", unique=False)
     run.write_config(config.dump(cfg))
     summary = {
         "name": run.path.name,
+        "fingerprint": config.fingerprint(cfg),
         "dataset": "mnist",
         "net": "lenet",
         "activation": label,

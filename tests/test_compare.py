@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy import stats as sps
 from typer.testing import CliRunner
@@ -87,24 +87,49 @@ def test_t_distribution_matches_scipy(df: float) -> None:
         assert stats.t_pvalue(t, df) == pytest.approx(2 * sps.t.sf(t, df), rel=1e-8)
 
 
-@pytest.mark.parametrize(
-    "d",
-    [
-        [0.3, -0.1, 0.5, 0.7, 0.2, -0.4, 0.9],
-        [0.3, -0.3, 0.5, 0.7, 0.2, -0.5, 0.9],  # tied ranks
-        [0.1, 0.2, 0.3, 0.4, 0.5],
-        [0.0, 0.2, -0.3, 0.4, 0.5, 0.6],  # a zero difference is dropped
-        [math.sin(i) for i in range(60)],  # beyond the exact range: normal approximation
-    ],
-)
-def test_wilcoxon_matches_scipy(d: list[float]) -> None:
-    assert stats.wilcoxon_pvalue(d) == pytest.approx(sps.wilcoxon(d).pvalue, rel=1e-9)
+def _scipy_wilcoxon(d: list[int]) -> float:
+    """scipy's p: exact enumeration where it has one (n <= 50 untied; tied: permutations,
+    exhaustive up to 2^13 patterns), else the normal approximation with tie correction."""
+    return float(sps.wilcoxon(d).pvalue)
+
+
+@pytest.mark.parametrize("n", range(2, 61))
+def test_wilcoxon_matches_scipy_tied_and_untied(n: int) -> None:
+    rng = np.random.default_rng(n)
+    untied = [int(v) * (1 if rng.random() < 0.6 else -1) for v in rng.permutation(n) + 1]
+    assert stats.wilcoxon_pvalue(untied) == pytest.approx(_scipy_wilcoxon(untied), rel=1e-9)
+    tied = [int(v) for v in rng.integers(-3, 6, n) * 10]  # image counts: heavy ties, zeros
+    if n > 50:  # both use the normal approximation; scipy decides that on n before zeros
+        tied = [v or 10 for v in tied]  # are dropped, we after, so keep zeros out here
+    if not any(tied):
+        tied[0] = 10
+    ours = stats.wilcoxon_pvalue(tied)
+    if n <= 13 or n > 50:  # scipy enumerates every sign pattern, or approximates as we do
+        assert ours == pytest.approx(_scipy_wilcoxon(tied), rel=1e-9)
+    else:  # ties at 14..50: we stay exact, scipy approximates; check against its
+        # permutation test instead, within that test's Monte Carlo error
+        method = sps.PermutationMethod(n_resamples=9_999, rng=0)
+        assert ours == pytest.approx(sps.wilcoxon(tied, method=method).pvalue, abs=0.03)  # 6 sd
+
+
+def test_float_noise_does_not_break_ties(tmp_path: Path) -> None:
+    counts = [9821, 9761, 9850, 9802, 9788, 9833]  # correct test images of relu, seeds 0-5
+    diffs = [40, 40, 40, -20, 60, 40]
+    for seed, (c, d) in enumerate(zip(counts, diffs, strict=True)):
+        fake_run(tmp_path, RELU, seed, c / 10_000)
+        fake_run(tmp_path, PRELU, seed, c / 10_000 + d / 10_000)  # float noise as in training
+    noisy = {100 * (c / 10_000 + 40 / 10_000) - 100 * c / 10_000 for c in counts}
+    assert len(noisy) > 1  # in % as floats, the equal differences are not equal
+    tables = _json(cli.invoke(app, ["compare", str(tmp_path), "--baseline", "relu", "-f", "json"]))
+    prelu = next(r for r in tables[0]["rows"] if r["group"] == "prelu")
+    assert prelu["p_wilcoxon"] == pytest.approx(_scipy_wilcoxon(diffs), rel=1e-3)  # 0.0625
+    assert prelu["diff_vs_baseline"] == pytest.approx(sum(diffs) / 6 / 100, abs=1e-3)
 
 
 def test_paired_with_five_seeds_adds_wilcoxon() -> None:
     group = [(s, 98.0 + 0.1 * s) for s in range(5)]
     base = [(s, 97.9 + 0.05 * s) for s in range(5)]
-    diff = stats.versus(group, base)
+    diff = stats.versus(dict(group), dict(base))
     assert diff.test == "paired t + Wilcoxon" and diff.n == 5
     assert diff.p_wilcoxon == pytest.approx(0.0625)
 
@@ -149,7 +174,10 @@ def test_output_file_and_bad_paths(paired: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "table.md"
     result = cli.invoke(app, ["compare", str(paired), "--format", "markdown", "--output", str(out)])
     assert result.exit_code == 0
-    assert f"skipping {broken}: corrupt run" in result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: skipping {broken}/summary.json: damaged (Expecting property name enclosed "
+        "in double quotes: line 1 column 3 (char 2))"
+    ]
     assert out.read_text().startswith("### Test accuracy (%) by activation")
     assert result.stdout == f"wrote {out}\n"
 
@@ -190,10 +218,25 @@ def test_hundred_runs_group_by_seed_count(tmp_path: Path) -> None:
     assert [r["n"] for r in tables[0]["rows"]] == [50, 50]
 
 
-def test_repeated_seed_counts_and_is_not_paired(paired: Path) -> None:
+def test_repeated_seed_counts_once(paired: Path) -> None:
     fake_run(paired / "again", RELU, 0, 0.975)  # relu seed 0 trained a second time
     tables = _json(cli.invoke(app, ["compare", str(paired), "--baseline", "relu", "-f", "json"]))
     rows = {r["group"]: r for r in tables[0]["rows"]}
-    assert rows["relu"]["n"] == 4
-    assert rows["relu"]["final_acc_mean"] == pytest.approx((98.0 + 97.0 + 98.5 + 97.5) / 4)
-    assert rows["prelu"]["test"] == "Welch t (unpaired)"
+    assert rows["relu"]["n"] == 3  # distinct seeds: a repeat is not an independent sample
+    # seed 0's two runs (98.0, 97.5) are averaged, then averaged with seeds 1 and 2
+    assert rows["relu"]["final_acc_mean"] == pytest.approx((97.75 + 97.0 + 98.5) / 3)
+    assert rows["prelu"]["test"] == "paired t"  # still the same seeds on both sides
+    assert any("seed(s) 0 trained more than once" in n for n in tables[0]["notes"])
+
+
+def test_five_copies_of_one_seed_are_n_1(tmp_path: Path) -> None:
+    for i in range(5):
+        fake_run(tmp_path / f"copy{i}", RELU, 0, 0.98)
+    for seed in range(2):
+        fake_run(tmp_path, PRELU, seed, 0.985)
+    tables = _json(cli.invoke(app, ["compare", str(tmp_path), "--baseline", "relu", "-f", "json"]))
+    rows = {r["group"]: r for r in tables[0]["rows"]}
+    assert rows["relu"]["n"] == 1
+    assert rows["relu"]["final_acc_std"] is None and rows["relu"]["ci95_low"] is None
+    assert rows["prelu"]["verdict"] == "no test (n < 2)"
+    assert rows["prelu"]["diff_vs_baseline"] is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from actbench import rundir
+from actbench import compare, rundir
 from actbench.cli import app
 
 from .conftest import DATA_ROOT, QUICK, needs_data
@@ -66,19 +66,22 @@ def test_slope_plot_data_come_from_a_values(runs: Path) -> None:
 
     assert plots.matplotlib.get_backend().lower() == "agg"
     found, _ = rundir.collect([runs])
-    plot = plots.slopes(found)
+    g = compare.grouping(found)  # the groups compare's tables use
+    label = {r.summary["name"]: lab for lab, grp in g.groups.items() for r in grp.runs}
     (channel,) = [r for r in found if r.summary["name"].startswith("prelu-channel-lenet")]
+    (shared,) = [r for r in found if r.summary["name"].startswith("prelu-lenet-")]
+    plot = plots.slopes(g)
     rows = rundir.read_csv(channel.path / "a_values.csv")
     last = [r for r in rows if r["epoch"] == "2"]
     for site in ("conv1", "conv2", "fc1"):
         expected = statistics.fmean(float(r["a"]) for r in last if r["layer"] == site)
-        assert plot.data["lenet/prelu-channel"][site] == pytest.approx(expected)
-    traj = plots.slope_trajectories(found).data["prelu lenet/fc1"]
+        assert plot.data[f"lenet/{label[channel.summary['name']]}"][site] == pytest.approx(expected)
+    traj = plots.slope_trajectories(g).data[f"{label[shared.summary['name']]}/fc1"]
     assert list(traj) == [0, 1, 2] and traj[0] == pytest.approx(0.25)
-    hist = plots.slope_histograms(found).data
-    assert len(hist["lenet/conv2"]) == 20  # the channel-wise run only
-    feats = plots.features2d(found)
-    assert feats is not None and set(feats.data) == {"prelu", "relu"}
+    hist = plots.slope_histograms(g).data
+    assert len(hist[f"{label[channel.summary['name']]}: conv2"]) == 20  # channel-wise only
+    feats = plots.features2d(g)
+    assert feats is not None and len(feats.data) == 2  # the two LeNet++ groups
     assert all(v["n"] == 5000 for v in feats.data.values())
 
 

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 from actbench import config, data, rundir
 from actbench.cli import app
 from actbench.errors import ActbenchError
+from actbench.rundir import RunDir
 
 from .conftest import DATA_ROOT, REPO, needs_data
 
@@ -103,7 +103,7 @@ _paths = [
         ("optim", config.OptimConfig),
         ("train", config.TrainConfig),
     )
-    for k in cls.__dataclass_fields__
+    for k in cls.model_fields
 ] + ["seed", "name", "train", "nope.x", ""]
 _sets = st.tuples(st.sampled_from(_paths), st.sampled_from(["=", ":", ""]), st.text(max_size=10))
 
@@ -149,17 +149,18 @@ def test_same_name_gives_distinct_directories(tmp_path: Path) -> None:
 
 def test_locks(tmp_path: Path) -> None:
     run = rundir.RunDir.create(tmp_path, "r")
+    assert run.lock_path == tmp_path / ".r.lock"  # beside the folder: claimable before it exists
     other = {"pid": os.getppid(), "host": rundir.HOST}  # a live process that is not us
-    (run.path / rundir.LOCK).write_text(json.dumps(other))
-    assert run.locked_by_other()
+    run.lock_path.write_text(json.dumps(other))
+    assert run.locked_by_other() == os.getppid()
     with pytest.raises(rundir.RunLocked, match=f"being trained by process {os.getppid()}"):
         run.lock()
-    (run.path / rundir.LOCK).write_text(json.dumps({"pid": 2**22 + 11, "host": rundir.HOST}))
-    assert not run.locked_by_other()
+    run.lock_path.write_text(json.dumps({"pid": 2**22 + 11, "host": rundir.HOST}))
+    assert run.locked_by_other() is None
     run.lock()  # a dead owner's lock is taken over
-    assert json.loads((run.path / rundir.LOCK).read_text())["pid"] == os.getpid()
+    assert json.loads(run.lock_path.read_text())["pid"] == os.getpid()
     run.unlock()
-    assert not (run.path / rundir.LOCK).exists()
+    assert not run.lock_path.exists()
 
 
 def test_truncated_csv_line_is_ignored(tmp_path: Path) -> None:
@@ -173,8 +174,8 @@ def test_truncated_csv_line_is_ignored(tmp_path: Path) -> None:
 ARGS = ["--set", "data.train_subset=3000", "--set", "train.epochs=3", "--set", "train.device=cpu"]
 
 
-def _start(runs: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT), "PYTHONUNBUFFERED": "1"}
+def _start(runs: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT), "PYTHONUNBUFFERED": "1", **(env or {})}
     cmd = [sys.executable, "-m", "actbench", "train", "-c", "prelu.yaml", "--runs-dir", str(runs)]
     return subprocess.Popen(
         [*cmd, *ARGS, *extra],
@@ -186,15 +187,19 @@ def _start(runs: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for_epoch(runs: Path, epochs: int, proc: subprocess.Popen[str]) -> Path:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = list(runs.glob("*/metrics.csv"))
-        if found and len(rundir.read_csv(found[0])) >= epochs:
-            return found[0].parent
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("no epoch finished in time")
+def _wait_for_line(proc: subprocess.Popen[str], prefix: str) -> str:
+    """Read the process's stdout until a line starts with prefix (what the run reports,
+    never a clock); fails if the process ends first."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"process ended before printing {prefix!r}: {proc.communicate()}")
+
+
+def _run_dir(runs: Path) -> Path:
+    (path,) = [p for p in runs.iterdir() if p.is_dir()]
+    return path
 
 
 def _resume(run: Path) -> subprocess.CompletedProcess[str]:
@@ -212,20 +217,21 @@ def _resume(run: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_epoch_then_resume(tmp_path: Path, signum: int) -> None:
+def test_signal_mid_run_then_resume(tmp_path: Path, signum: int) -> None:
     proc = _start(tmp_path)
-    run = _wait_for_epoch(tmp_path, 1, proc)
-    time.sleep(0.3)  # into epoch 2
+    _wait_for_line(proc, "epoch 1/3")  # epoch 1 is done and checkpointed; epoch 2 is running
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert f"interrupted after epoch 1; continue with: actbench train --resume {run}" in err
+    run = _run_dir(tmp_path)
     summary = json.loads((run / "summary.json").read_text())
-    assert (summary["status"], summary["epochs"]) == ("interrupted", 1)
-    assert not (run / rundir.LOCK).exists()
-    done = _resume(run)
-    assert done.returncode == 0, done.stderr
-    assert "resuming" in done.stdout and "epoch 2/3" in done.stdout
+    done = summary["epochs"]  # where the stop landed is the run's to report, not the clock's
+    assert proc.returncode == 130, err
+    assert summary["status"] == "interrupted" and done in (1, 2)
+    assert f"interrupted after epoch {done}; continue with: actbench train --resume {run}" in err
+    assert not RunDir(run).lock_path.exists()
+    resumed = _resume(run)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {run} after epoch {done}" in resumed.stdout
     summary = json.loads((run / "summary.json").read_text())
     assert (summary["status"], summary["epochs"]) == ("completed", 3)
     assert [int(r["epoch"]) for r in rundir.read_csv(run / "metrics.csv")] == [1, 2, 3]
@@ -233,44 +239,51 @@ def test_signal_mid_epoch_then_resume(tmp_path: Path, signum: int) -> None:
 
 @pytest.mark.slow
 @needs_data
-def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
+def test_second_signal_exits_at_once(tmp_path: Path) -> None:
     proc = _start(tmp_path)
-    run = _wait_for_epoch(tmp_path, 1, proc)
+    _wait_for_line(proc, "epoch 1/3")
+    # Stopped, the process holds both signals pending and handles them back to back on
+    # SIGCONT: the first asks for a clean stop, the second must end it at once.
+    proc.send_signal(signal.SIGSTOP)
     proc.send_signal(signal.SIGINT)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    json.loads((run / "summary.json").read_text())  # still valid JSON
-    assert all(line.count(",") == 5 for line in (run / "metrics.csv").read_text().splitlines())
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM  # a clean stop would exit 130
+    assert "interrupted after epoch" not in err
+    run = _run_dir(tmp_path)
+    assert rundir.load_run(run).status == "incomplete"  # files valid, process gone
+    assert all(line.count(",") == 6 for line in (run / "metrics.csv").read_text().splitlines())
 
 
 @pytest.mark.slow
 @needs_data
 def test_sigkill_leaves_a_readable_resumable_run(tmp_path: Path) -> None:
     proc = _start(tmp_path)
-    run = _wait_for_epoch(tmp_path, 1, proc)
-    time.sleep(0.3)
+    _wait_for_line(proc, "epoch 1/3")
     proc.kill()
     proc.communicate()
-    assert rundir.read_run(run).summary["status"] == "incomplete"  # 'running', process gone
+    run = _run_dir(tmp_path)
+    assert rundir.load_run(run).status == "incomplete"  # 'running', process gone
     table = cli.invoke(app, ["compare", str(tmp_path), "-f", "json"])
     assert json.loads(table.stdout)[0]["rows"][0]["status"] == "incomplete"
     done = _resume(run)
     assert done.returncode == 0, done.stderr
-    assert rundir.read_run(run).summary["status"] == "completed"
+    assert rundir.load_run(run).status == "completed"
     assert [int(r["epoch"]) for r in rundir.read_csv(run / "metrics.csv")] == [1, 2, 3]
 
 
 @pytest.mark.slow
 @needs_data
-def test_two_trainings_started_together_get_two_directories(tmp_path: Path) -> None:
+def test_two_trainings_with_the_same_name_get_two_directories(tmp_path: Path) -> None:
+    # SOURCE_DATE_EPOCH pins the time stamp, so both processes want the very same folder.
     extra = ["--set", "train.epochs=1", "--set", "data.train_subset=500"]
-    procs = [_start(tmp_path, *extra) for _ in range(2)]
+    procs = [_start(tmp_path, *extra, env={"SOURCE_DATE_EPOCH": "1767225600"}) for _ in range(2)]
     for p in procs:
         p.communicate(timeout=300)
         assert p.returncode == 0
-    dirs = sorted(p.name for p in tmp_path.iterdir())
-    assert len(dirs) == 2 and all(d.startswith("prelu-lenet-s0-") for d in dirs)
+    dirs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert dirs == ["prelu-lenet-s0-20260101-000000", "prelu-lenet-s0-20260101-000000-2"]
 
 
 def test_divergence_threshold() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actbench import config
+from actbench import config, fastpath
 from actbench.train import Trainer
 
 from .conftest import needs_data
@@ -15,7 +15,7 @@ SMALL = ["data.train_subset=3000", "train.device=cpu", "train.epochs=2"]
 
 
 def _accuracy(*overrides: str) -> tuple[float, Trainer]:
-    trainer = Trainer(config.load("prelu.yaml", [*SMALL, *overrides]))
+    trainer = Trainer(fastpath.resolve(config.load("prelu.yaml", [*SMALL, *overrides])))
     for _ in range(trainer.cfg.train.epochs):
         trainer.train_epoch()
     return trainer.evaluate()["test_acc"], trainer
@@ -23,7 +23,7 @@ def _accuracy(*overrides: str) -> tuple[float, Trainer]:
 
 @pytest.mark.usefixtures("data_root")
 def test_bf16_and_channels_last_train_like_fp32() -> None:
-    fp32, _ = _accuracy()
+    fp32, _ = _accuracy("train.precision=fp32", "train.channels_last=false")
     fast, trainer = _accuracy("train.precision=bf16", "train.channels_last=true")
     assert trainer.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     # 3000 images, 2 epochs: ~60%; same seed and data, so only rounding differs

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from actbench import sweep
+from actbench import config, sweep
 from actbench.cli import app
 from actbench.rundir import RunDir
 
@@ -64,7 +64,9 @@ def test_other_axes_enter_the_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("seeds: 0\n", "seeds must be a positive int or a list of ints"),
+        ("seeds: 0\n", "seeds must be a count 1..1000 or a list of ints, got 0"),
+        ("name: ../x\n", "sweep name: '../x' is not allowed"),
+        ("name: /abs\n", "sweep name: '/abs' is not allowed"),
         ("axis: {}\n", "unknown key 'axis' (did you mean 'axes'?)"),
         ("axes:\n  activation: [{name: swishy}]\n", "activation.name: unknown value 'swishy'"),
         ("axes:\n  optim.lr: 0.1\n", "axes must map keys to non-empty lists"),
@@ -78,21 +80,30 @@ def test_bad_sweeps_exit_2(tmp_path: Path, text: str, message: str) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_state_of_existing_runs(tmp_path: Path) -> None:
-    done = fake_run(tmp_path, {"name": "relu"}, 0, 0.98)
-    assert sweep.state(done) == "skip"
-    assert sweep.state(tmp_path / "missing") == "new"
-    broken = fake_run(tmp_path, {"name": "relu"}, 1, 0.98)
+def _cfg(act: dict, seed: int) -> config.Config:
+    return config.from_mapping(
+        {"activation": act, "seed": seed, "train": {"precision": "fp32", "channels_last": False}}
+    )
+
+
+def test_plan_of_existing_runs(tmp_path: Path) -> None:
+    relu = {"name": "relu"}
+    done = fake_run(tmp_path, relu, 0, 0.98)
+    assert sweep.plan_run(done, _cfg(relu, 0)).action == "skip"
+    assert sweep.plan_run(tmp_path / "missing", _cfg(relu, 0)).action == "new"
+    other = sweep.plan_run(done, _cfg(relu, 0).model_copy(update={"seed": 5}))
+    assert (other.action, other.detail) == ("mismatch", "seed: 0 != 5")
+    broken = fake_run(tmp_path, relu, 1, 0.98)
     (broken / "summary.json").write_text("{")
-    assert sweep.state(broken) == "redo"
-    cut = fake_run(tmp_path, {"name": "relu"}, 2, 0.98)
+    assert sweep.plan_run(broken, _cfg(relu, 1)).action == "damaged"  # never redone
+    cut = fake_run(tmp_path, relu, 2, 0.98)
     summary = json.loads((cut / "summary.json").read_text())
     (cut / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
-    assert sweep.state(cut) == "redo"  # no checkpoint to resume from
+    assert sweep.plan_run(cut, _cfg(relu, 2)).action == "redo"  # no checkpoint to resume from
     (cut / "checkpoint.pt").write_bytes(b"x")
-    assert sweep.state(cut) == "resume"
+    assert sweep.plan_run(cut, _cfg(relu, 2)).action == "resume"
     RunDir(done).lock()  # held by this (live) process: not another's
-    assert sweep.state(done) == "skip"
+    assert sweep.plan_run(done, _cfg(relu, 0)).action == "skip"
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ def test_run_directory_holds_every_file(runs: Path) -> None:
     run = _run(runs, "prelu-channel")
     for name in ("config.yaml", "metrics.csv", "summary.json", "a_values.csv", "model.pt"):
         assert (run / name).is_file(), name
-    assert not (run / rundir.LOCK).exists()
+    assert not rundir.RunDir(run).lock_path.exists()
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["train"]["epochs"] == 1 and resolved["data"]["train_subset"] == 2000
     assert resolved["activation"] == {"name": "prelu", "per_channel": True, "init": 0.25}
@@ -138,8 +138,11 @@ def test_evaluate_reproduces_the_final_accuracy(runs: Path) -> None:
 
 def test_same_config_twice_gives_same_metrics(runs: Path, tmp_path: Path) -> None:
     again = _train(tmp_path, "relu.yaml")
-    strip = lambda p: [r[:-1] for r in csv.reader((p / "metrics.csv").open())]  # noqa: E731
-    assert strip(again) == strip(_run(runs, "relu"))  # all but the seconds column
+    def strip(run: Path) -> list[dict[str, str]]:
+        rows = csv.DictReader((run / "metrics.csv").open())
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    assert strip(again) == strip(_run(runs, "relu"))
 
 
 def test_lenetpp_prelu_runs(tmp_path: Path) -> None:
@@ -193,16 +196,17 @@ def test_resume_is_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         config.load("prelu.yaml", overrides), tmp_path / "b", on_epoch=interrupt_after_first
     )
     assert summary["status"] == "interrupted" and summary["epochs"] == 1
-    assert len(cut.metrics()) == 1
-    run, trainer, state = runner.prepare_resume(cut.path)
-    assert state["epoch"] == 1
-    summary = runner.execute(run, trainer, state=state)
+    assert len(rundir.load_run(cut.path).metrics) == 1
+    run, trainer = runner.prepare_resume(cut.path)
+    assert trainer.epoch == 1
+    summary = runner.execute(run, trainer, resumed=True)
     assert summary["status"] == "completed" and summary["epochs"] == 3
 
     def without_seconds(r: rundir.RunDir) -> list[dict[str, float]]:
-        return [{k: v for k, v in m.items() if k != "seconds"} for m in r.metrics()]
+        metrics = rundir.load_run(r.path).metrics
+        return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
 
     assert without_seconds(cut) == without_seconds(whole)
-    assert cut.slopes() == whole.slopes()
+    assert rundir.load_run(cut.path).slopes == rundir.load_run(whole.path).slopes
     a, b = torch.load(whole.path / "model.pt"), torch.load(cut.path / "model.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
