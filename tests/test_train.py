@@ -138,6 +138,7 @@ def test_evaluate_reproduces_the_final_accuracy(runs: Path) -> None:
 
 def test_same_config_twice_gives_same_metrics(runs: Path, tmp_path: Path) -> None:
     again = _train(tmp_path, "relu.yaml")
+
     def strip(run: Path) -> list[dict[str, str]]:
         rows = csv.DictReader((run / "metrics.csv").open())
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
