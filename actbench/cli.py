@@ -227,6 +227,9 @@ def compare(
     per_run: bool = typer.Option(False, "--per-run", help="One row per run, no grouping."),
     baseline: str = typer.Option(None, help="Group label to test every other group against."),
     metric: str = typer.Option("accuracy", help="accuracy | error (100 - accuracy), in %."),
+    wide: bool = typer.Option(
+        False, "--wide", help="Terminal table: every column (default: a 100-column summary)."
+    ),
 ) -> None:
     """Tables of final/best test accuracy over runs, aggregated over seeds."""
     from actbench import compare as cmp
@@ -247,7 +250,7 @@ def compare(
         atomic_write(output, cmp.render(tables, format_, color=False))
         typer.echo(f"wrote {output}")
     else:
-        typer.echo(cmp.render(tables, format_), nl=False)
+        typer.echo(cmp.render(tables, format_, wide=wide), nl=False)
 
 
 @app.command()

@@ -14,8 +14,8 @@ from typing import Any
 from actbench import config as cfgmod
 from actbench import stats
 from actbench.errors import ActbenchError
-from actbench.render import FORMATS, Table, cell, render
-from actbench.rundir import Run
+from actbench.render import FORMATS, Brief, Table, cell, render
+from actbench.rundir import CHANCE, STALL_MARGIN, Run
 
 __all__ = ["FORMATS", "Table", "build_tables", "cell", "grouping", "render"]
 
@@ -214,8 +214,27 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
         f"final_{m}_min",
         f"final_{m}_max",
         "train_s_mean",
+        "stalled",
+        "diverged",
         "not_completed",
     ]
+    brief = [
+        Brief("group", "{}", ("group",)),
+        Brief("n", "{}", ("n",)),
+        Brief(f"final {m} %", "{} ± {}", (f"final_{m}_mean", f"final_{m}_std")),
+        Brief("95% CI", "[{}, {}]", ("ci95_low", "ci95_high")),
+    ]
+    if baseline is not None:
+        brief += [
+            Brief(
+                "diff [95% CI]",
+                "{} [{}, {}]",
+                ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high"),
+            ),
+            Brief("p", "{}", ("p_t",)),
+            Brief("verdict", "{}", ("verdict",)),
+        ]
+    brief.append(Brief("stalled/div.", "{}/{}", ("stalled", "diverged")))
     if baseline is not None:
         columns += [
             "diff_vs_baseline",
@@ -234,7 +253,9 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
     for label, grp in groups.items():
         final = list(finals[label].values())
         best = list(seed_values(grp, "best_test_acc", metric).values())
-        left_out = len(grp.left_out)
+        stalled = sum(r.status == "stalled" for r in grp.runs)
+        diverged = sum(r.status == "diverged" for r in grp.runs)
+        left_out = len(grp.left_out) - diverged
         repeats = [s for s, rs in grp.by_seed().items() if len(rs) > 1]
         if repeats:
             notes.append(
@@ -242,7 +263,8 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
                 "their runs are averaged and count once in n"
             )
         if not final:
-            rows.append([label, 0, *[None] * 9, left_out, *[None] * (len(columns) - 12)])
+            empty = [None] * (len(columns) - 14)
+            rows.append([label, 0, *[None] * 9, stalled, diverged, left_out, *empty])
             continue
         d, b = stats.describe(final).scaled(scale), stats.describe(best).scaled(scale)
         seconds = [r.summary["train_seconds"] for r in grp.counted]
@@ -258,6 +280,8 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
             _r(d.min),
             _r(d.max),
             _r(statistics.fmean(seconds), 1),
+            stalled,
+            diverged,
             left_out,
         ]
         if baseline is not None:
@@ -293,8 +317,13 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
             "seeds when both groups hold the same seeds, else Welch's t-test; 'not "
             "distinguishable' when the difference's 95% CI contains 0"
         )
+    if any(r[12] for r in rows) or any(r[11] for r in rows):
+        notes.append(
+            f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy "
+            "(chance is 10%), counted in the numbers; diverged: stopped, left out"
+        )
     title = f"Test {metric} (%) by {', '.join(g.keys)}"
-    return Table(title, columns, rows, notes)
+    return Table(title, columns, rows, notes, brief)
 
 
 def _site_order(runs: list[Run], key: str) -> list[str]:

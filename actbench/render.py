@@ -12,11 +12,22 @@ FORMATS = ("table", "csv", "markdown", "json")
 
 
 @dataclass
+class Brief:
+    """One column of the narrow terminal view: a header and a pattern over table columns,
+    e.g. Brief("final %", "{} ± {}", ("final_acc_mean", "final_acc_std"))."""
+
+    header: str
+    pattern: str
+    columns: tuple[str, ...]
+
+
+@dataclass
 class Table:
     title: str
     columns: list[str]
     rows: list[list[Any]]
     notes: list[str] = field(default_factory=list)
+    brief: list[Brief] = field(default_factory=list)  # narrow terminal view; [] = every column
 
 
 def cell(value: Any, empty: str) -> str:
@@ -28,8 +39,9 @@ def cell(value: Any, empty: str) -> str:
     return str(value)
 
 
-def render(tables: list[Table], fmt: str, color: bool | None = None) -> str:
-    """The tables as text in one of FORMATS; every format carries the same numbers."""
+def render(tables: list[Table], fmt: str, color: bool | None = None, wide: bool = False) -> str:
+    """The tables as text in one of FORMATS; every format carries the same numbers (the
+    terminal table shows a table's brief view, rounded, unless wide)."""
     if fmt == "json":
         return (
             json.dumps(
@@ -61,9 +73,83 @@ def render(tables: list[Table], fmt: str, color: bool | None = None) -> str:
                 out.write("| " + " | ".join(cell(v, "-") for v in row) + " |\n")
             for note in t.notes:
                 out.write(f"\n_{note}_\n")
+        elif t.brief and not wide:
+            out.write(_narrow_table(t.title, *_brief(t), t.notes))
         else:
-            out.write(_rich_table(t, color))
+            out.write(_rich_table(t.title, *_merged(t), t.notes, color))
     return out.getvalue()
+
+
+NARROW = 100  # terminal columns the brief view fits
+
+
+def _narrow_table(title: str, columns: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    """Plain-text table within NARROW columns: cells of the widest columns wrap at spaces
+    (e.g. 'not distinguishable' over two lines) until the table fits."""
+    import textwrap
+
+    gap = 2
+    cells = [[c.split("\n") for c in row] for row in rows]
+    heads = [[h] for h in columns]
+
+    def width(i: int) -> int:
+        return max(len(line) for cell in [heads[i], *(r[i] for r in cells)] for line in cell)
+
+    for _ in range(len(columns) * 4):
+        widths = [width(i) for i in range(len(columns))]
+        if sum(widths) + gap * (len(columns) - 1) <= NARROW:
+            break
+        wrappable = [
+            i for i in range(len(columns)) if any(len(r[i]) == 1 and " " in r[i][0] for r in cells)
+        ]
+        if not wrappable:
+            break
+        i = max(wrappable, key=lambda j: widths[j])
+        target = max(len(w) for r in cells for w in r[i][0].split()) if cells else widths[i]
+        for r in cells:
+            text = r[i][0]
+            if len(r[i]) == 1 and " [" in text:  # a value and its interval: one per line
+                r[i] = [text[: text.index(" [")], text[text.index(" [") + 1 :]]
+            elif len(r[i]) == 1:
+                r[i] = textwrap.wrap(text, max(target, widths[i] // 2)) or [""]
+    widths = [width(i) for i in range(len(columns))]
+
+    def line(parts: list[str]) -> str:
+        return (" " * gap).join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()
+
+    out = [title, "", line(columns), line(["─" * w for w in widths])]
+    for row in cells:
+        height = max(len(c) for c in row)
+        for k in range(height):
+            out.append(line([c[k] if k < len(c) else "" for c in row]))
+    out.append("")
+    for note in notes:
+        out += textwrap.wrap(note, NARROW, initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(out) + "\n"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) >= 0.005 or value == 0 else f"{value:.1e}"
+    return cell(value, "-")
+
+
+def _brief(t: Table) -> tuple[list[str], list[list[str]]]:
+    """Columns and cells of the narrow view: each Brief's pattern filled, '-' if all empty."""
+    index = {c: i for i, c in enumerate(t.columns)}
+    rows = []
+    for row in t.rows:
+        cells = []
+        for b in t.brief:
+            values = [row[index[c]] for c in b.columns]
+            if values[0] is None:
+                cells.append("-")
+            elif None in values[1:]:  # e.g. n = 1: a mean without a std
+                cells.append(_short(values[0]))
+            else:
+                cells.append(b.pattern.format(*(_short(v) for v in values)))
+        rows.append(cells)
+    return [b.header for b in t.brief], rows
 
 
 # Adjacent column pairs shown as one cell in the terminal table: suffixes and cell format.
@@ -103,21 +189,37 @@ def _merged(t: Table) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def _rich_table(t: Table, color: bool | None) -> str:
+def _rich_table(
+    title: str,
+    columns: list[str],
+    rows: list[list[str]],
+    notes: list[str],
+    color: bool | None,
+    width: int | None = None,
+) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    columns, rows = _merged(t)
-    table = RichTable(title=t.title, box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in columns:
-        table.add_column(col, no_wrap=True)
+    narrow = width is not None
+    table = RichTable(
+        title=title,
+        box=box.SIMPLE_HEAD if narrow else box.SIMPLE_HEAVY,
+        title_justify="left",
+        padding=(0, 1),
+        pad_edge=not narrow,
+    )
+    for i, col in enumerate(columns):
+        # narrow: the first column (group labels) keeps up to 30 characters, then wraps
+        longest = max((len(r[i]) for r in rows), default=0)
+        first = narrow and i == 0
+        table.add_column(col, no_wrap=not first, min_width=min(30, longest) if first else None)
     for row in rows:
         table.add_row(*row)
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, width=1000)
+    console = Console(file=buf, force_terminal=color, width=width or 1000)
     console.print(table, crop=False)
-    for note in t.notes:
-        console.print(f"  {note}", style="dim", soft_wrap=True)
+    for note in notes:
+        console.print(f"  {note}", style="dim", soft_wrap=not narrow)
     out = [line.rstrip() for line in buf.getvalue().splitlines()]
     return "\n".join(out) + "\n"

@@ -43,6 +43,11 @@ HOST = socket.gethostname()
 # differ (runs of actbench 0.1.0 ran in fp32 NCHW unless their config said otherwise).
 LEGACY_DEFAULTS = {"train": {"precision": "fp32", "channels_last": False}}
 LEGACY_TEST_IMAGES = 10_000  # MNIST and Fashion-MNIST test sets
+# A completed run whose final test accuracy is below chance (1 in 10 classes) plus this margin
+# learned nothing: "stalled" (e.g. LeNet++'s 2-D ReLU bottleneck stuck at ~10-11%). It still
+# counts in the numbers: it is what that activation gave.
+CHANCE = 0.1
+STALL_MARGIN = 0.05
 
 
 class SiteStats(BaseModel):
@@ -113,8 +118,11 @@ class Run:
 
     @property
     def completed(self) -> bool:
-        """Counts in the numbers: the run trained all its epochs without diverging."""
-        return self.status == "completed" and self.summary.get("final_test_acc") is not None
+        """Counts in the numbers: the run trained all its epochs without diverging (stalled
+        runs included)."""
+        return (
+            self.status in ("completed", "stalled") and self.summary["final_test_acc"] is not None
+        )
 
     @property
     def dir(self) -> RunDir:
@@ -386,7 +394,11 @@ class RunDir:
 
 
 def _status(summary: Summary) -> str:
-    """The stored status, with a 'running' run whose process is gone shown as incomplete."""
+    """The stored status, with a 'running' run whose process is gone shown as incomplete and
+    a completed one that ended near chance as stalled."""
+    final = summary.final_test_acc
+    if summary.status == "completed" and final is not None and final < CHANCE + STALL_MARGIN:
+        return "stalled"
     if summary.status != "running":
         return summary.status
     stale = time.time() - summary.heartbeat > STALE_AFTER

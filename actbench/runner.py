@@ -228,9 +228,10 @@ def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Tr
     """The run, and a trainer built from its config.yaml holding its last checkpoint."""
     record = load_run(path)
     status = record.status
-    if status in ("completed", "diverged", "running"):
+    if status in ("completed", "stalled", "diverged", "running"):
         why = {
             "completed": "already completed; nothing to resume",
+            "stalled": "already completed (stalled near chance); nothing to resume",
             "diverged": "diverged; resuming would diverge again (train anew with a lower lr)",
             "running": f"still running (process {record.summary.get('pid')})",
         }[status]

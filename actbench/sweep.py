@@ -167,7 +167,7 @@ def plan_run(path: Path, cfg: Config) -> Plan:
         return Plan("damaged", str(exc))
     if run.fingerprint != cfgmod.fingerprint(cfg):
         return Plan("mismatch", "; ".join(cfgmod.differences(run.cfg, cfg)) or "fingerprint")
-    if run.status in ("completed", "diverged"):
+    if run.status in ("completed", "stalled", "diverged"):
         return Plan("skip", run.status)
     if run.status == "running":
         return Plan("locked", f"running in process {run.summary.get('pid')}")

@@ -1,4 +1,5 @@
-"""Run directories made from fixed numbers, for testing compare without training."""
+"""Run directories made from fixed numbers, for testing compare, plot and report without
+training. They are written with actbench's own writer, so they follow the run schema."""
 
 from __future__ import annotations
 
@@ -9,13 +10,43 @@ from actbench import config
 from actbench.rundir import RunDir
 
 
-def fake_run(parent: Path, act: dict[str, Any], seed: int, acc: float | None, **extra: Any) -> Path:
-    """A completed run of the LeNet-style net with the given final accuracy (fraction)."""
+def fake_run(
+    parent: Path,
+    act: dict[str, Any],
+    seed: int,
+    acc: float | None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    curve: list[float] | None = None,
+    **extra: Any,
+) -> Path:
+    """A completed run of the LeNet-style net with the given final accuracy (fraction);
+    `curve`: test accuracy per epoch for metrics.csv (default: `acc` at every epoch);
+    `slopes` in extra also writes a_values.csv (one channel per site, epochs 0 and last)."""
     resolved = {"precision": "fp32", "channels_last": False}
-    cfg = config.from_mapping({"activation": act, "seed": seed, "train": resolved})
+    data = {"activation": act, "seed": seed, **(overrides or {})}
+    data["train"] = {**resolved, **data.get("train", {})}
+    cfg = config.from_mapping(data)
     label = config.activation_label(cfg.activation)
     run = RunDir.create(parent, f"{label}-lenet-mnist-s{seed}", unique=False)
     run.write_config(config.dump(cfg))
+    epochs = cfg.train.epochs
+    curve = curve if curve is not None else [acc if acc is not None else 0.1] * epochs
+    for epoch, value in enumerate(curve, start=1):
+        run.append_metrics(
+            {
+                "epoch": epoch,
+                "train_loss": 0.5 / epoch,
+                "train_acc": value,
+                "test_loss": 0.4 / epoch,
+                "test_acc": value,
+                "seconds": 6.0,
+                "lr": cfg.optim.lr,
+            }
+        )
+    slopes = extra.get("slopes") or {}
+    run.append_slopes(0, [(site, 0, cfg.activation.init) for site in slopes])
+    run.append_slopes(len(curve), [(site, 0, v["mean"]) for site, v in slopes.items()])
     summary = {
         "name": run.path.name,
         "fingerprint": config.fingerprint(cfg),
@@ -23,10 +54,10 @@ def fake_run(parent: Path, act: dict[str, Any], seed: int, acc: float | None, **
         "net": "lenet",
         "activation": label,
         "seed": seed,
-        "epochs": 10,
+        "epochs": len(curve),
         "final_test_acc": acc,
         "best_test_acc": acc,
-        "best_epoch": 10,
+        "best_epoch": len(curve),
         "params": 21840,
         "train_seconds": 60.0,
         "status": "completed",

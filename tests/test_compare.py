@@ -140,7 +140,7 @@ def test_every_format_carries_the_same_numbers(paired: Path) -> None:
     as_json = json.loads(compare.render(tables, "json"))
     csv_text = compare.render(tables, "csv")
     md_text = compare.render(tables, "markdown")
-    term = compare.render(tables, "table", color=False)
+    term = compare.render(tables, "table", color=False, wide=True)
     sections = csv_text.strip().split("\n\n")
     assert len(sections) == len(as_json) == 2  # accuracy table, slope table
     for section, table in zip(sections, as_json, strict=True):
@@ -240,3 +240,21 @@ def test_five_copies_of_one_seed_are_n_1(tmp_path: Path) -> None:
     assert rows["relu"]["final_acc_std"] is None and rows["relu"]["ci95_low"] is None
     assert rows["prelu"]["verdict"] == "no test (n < 2)"
     assert rows["prelu"]["diff_vs_baseline"] is None
+
+
+def test_terminal_table_fits_100_columns(paired: Path) -> None:
+    for seed in range(3):  # a long group label and a stalled run
+        fake_run(paired, {"name": "leaky_relu", "negative_slope": 0.2}, seed, 0.11 + seed / 1000)
+    result = cli.invoke(app, ["compare", str(paired), "--baseline", "relu"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    header = next(line for line in lines if line.lstrip().startswith("group"))
+    for column in ("n", "final acc %", "95% CI", "diff [95% CI]", "p", "verdict", "stalled/div."):
+        assert column in header
+    row = next(line for line in lines if line.lstrip().startswith("prelu "))
+    assert "98.37 ± 0.75" in row and "[96.50, 100.23]" in row and "better" in row
+    stalled = next(line for line in lines if line.lstrip().startswith("leaky_relu(0.2)"))
+    assert stalled.rstrip().endswith("3/0")  # all three stalled, none diverged
+    wide = cli.invoke(app, ["compare", str(paired), "--baseline", "relu", "--wide"]).stdout
+    assert "p_wilcoxon" in wide and "best_acc" in wide and max(map(len, wide.splitlines())) > 100
