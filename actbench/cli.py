@@ -400,16 +400,22 @@ def plot(
 def report(
     paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
     out: Path = typer.Option(Path("reports"), "--out", help="Folder for report.md and plots."),
-    baseline: str = typer.Option(None, help="Group label to test the others against."),
+    baseline: str = typer.Option(
+        None, help="Group label to test the others against (default: relu, if present)."
+    ),
 ) -> None:
-    """Write report.md: compare tables, slope table, plots and the configs that differ."""
+    """Write report.md: the answer, a forest plot, slope table, plots, configs that differ."""
+    from actbench import compare as cmp
     from actbench import plots
     from actbench import report as rep
     from actbench.rundir import atomic_write
 
     runs = _load_runs(paths)
-    figures = plots.make_all(runs)
-    text = rep.build(runs, list(figures), baseline)  # bad input fails before anything is written
+    g = cmp.grouping(runs)
+    baseline = baseline or cmp.default_baseline(g)
+    text = rep.build(runs, [], baseline)  # bad input fails before anything is drawn or written
+    figures = plots.make_all(runs, g, baseline)
+    text = rep.build(runs, list(figures), baseline)
     _write_plots(figures, out)
     atomic_write(out / "report.md", text)
     typer.echo(out / "report.md")

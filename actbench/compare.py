@@ -326,6 +326,17 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
     return Table(title, columns, rows, notes, brief)
 
 
+def records(table: Table) -> list[dict[str, Any]]:
+    """A table's rows as dicts keyed by column (what report and the forest plot read)."""
+    return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+
+
+def default_baseline(g: Grouping) -> str | None:
+    """relu where the runs hold a relu group (the usual reference), else none."""
+    labels = list(g.groups)
+    return "relu" if labels and _baseline_for(labels[0], labels, "relu", g.keys) else None
+
+
 def _site_order(runs: list[Run], key: str) -> list[str]:
     return list(dict.fromkeys(site for r in runs for site in r.summary[key]))
 

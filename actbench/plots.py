@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from actbench.compare import Grouping, grouping
+from actbench.compare import Grouping, grouped_table, grouping, records
 from actbench.rundir import FEATURES, Run
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
@@ -30,8 +30,11 @@ class Plot:
 
 
 def _groups(g: Grouping) -> dict[str, list[Run]]:
-    """compare's groups, each with the runs that count (completed); empty groups dropped."""
-    return {label: grp.counted for label, grp in g.groups.items() if grp.counted}
+    """compare's groups, each with the runs that count (completed), best mean final accuracy
+    first; empty groups dropped."""
+    groups = {label: grp.counted for label, grp in g.groups.items() if grp.counted}
+    mean = {k: statistics.fmean(r.summary["final_test_acc"] for r in v) for k, v in groups.items()}
+    return dict(sorted(groups.items(), key=lambda kv: -mean[kv[0]]))
 
 
 def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
@@ -73,19 +76,30 @@ def curves(g: Grouping, metric: str = "accuracy") -> Plot:
 
 
 def final_accuracy(g: Grouping) -> Plot:
-    """Final test accuracy per group, one dot per run, with the group mean."""
+    """Final test accuracy per group, one dot per run, with the group mean; a faint line
+    joins each seed's runs across groups (runs of one seed start from the same weights)."""
     groups = _groups(g)
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.5))
     data = {}
-    rng = np.random.default_rng(0)  # jitter only
+    seeds = sorted({r.summary["seed"] for runs in groups.values() for r in runs})
+    offset = {
+        s: (k - (len(seeds) - 1) / 2) * 0.24 / max(1, len(seeds) - 1) for k, s in enumerate(seeds)
+    }
+    by_seed: dict[int, list[tuple[float, float]]] = {}
     for i, (label, members) in enumerate(groups.items()):
         accs = [100 * r.summary["final_test_acc"] for r in members]
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(accs)), accs, s=28, alpha=0.8, zorder=3)
+        xs = [i + offset[r.summary["seed"]] for r in members]
+        ax.scatter(xs, accs, s=28, alpha=0.8, zorder=3)
         ax.hlines(statistics.fmean(accs), i - 0.3, i + 0.3, color="k", lw=2, zorder=4)
+        for r, x, y in zip(members, xs, accs, strict=True):
+            by_seed.setdefault(r.summary["seed"], []).append((x, y))
         data[label] = accs
+    if len(seeds) > 1:
+        for points in by_seed.values():
+            ax.plot(*zip(*points, strict=True), color="0.6", lw=0.6, alpha=0.6, zorder=2)
     ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right")
     ax.set(
-        title="Final test accuracy, one dot per seed (bar: mean)",
+        title="Final test accuracy, one dot per seed (bar: mean; lines join a seed's runs)",
         xlabel=" / ".join(g.keys),
         ylabel="test accuracy (%)",
     )
@@ -295,6 +309,35 @@ def features2d(g: Grouping, points: int = 5000) -> Plot | None:
     return Plot(fig, data)
 
 
+def forest(table: list[dict[str, Any]], baseline: str) -> Plot:
+    """Difference of each group's final accuracy to the baseline with its 95% interval
+    (compare's numbers, `records` of its grouped table), zero marked."""
+    rows = [r for r in table if r.get("diff_vs_baseline") is not None]
+    rows.sort(key=lambda r: r["diff_vs_baseline"])
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.45 * max(1, len(rows))))
+    for y, r in enumerate(rows):
+        lo, hi = r["diff_ci95_low"], r["diff_ci95_high"]
+        color = {"better": "tab:green", "worse": "tab:red"}.get(r["verdict"], "0.35")
+        ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
+        ax.plot(r["diff_vs_baseline"], y, "o", color=color, ms=7)
+    ax.axvline(0, color="k", lw=1, ls="--")
+    ax.set_yticks(range(len(rows)), [f"{r['group']} (n={r['n']})" for r in rows])
+    ax.set(
+        title=f"Difference to {baseline} in final test accuracy (95% CI)",
+        xlabel=f"points of test accuracy vs {baseline} (%)",
+        ylim=(-0.7, len(rows) - 0.3),
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return Plot(
+        fig,
+        {
+            r["group"]: (r["diff_vs_baseline"], r["diff_ci95_low"], r["diff_ci95_high"])
+            for r in rows
+        },
+    )
+
+
 PLOTS: dict[str, Callable[[Grouping], Plot | None]] = {
     "curves.png": curves,
     "final_acc.png": final_accuracy,
@@ -319,10 +362,17 @@ def needs(name: str, g: Grouping) -> bool:
     return True
 
 
-def make_all(runs: list[Run], g: Grouping | None = None) -> dict[str, Plot]:
-    """Every plot the runs have data for, by file name, over compare's groups."""
+def make_all(
+    runs: list[Run], g: Grouping | None = None, baseline: str | None = None
+) -> dict[str, Plot]:
+    """Every plot the runs have data for, by file name, over compare's groups; with a
+    baseline, the forest plot of every group's difference to it first."""
     g = g or grouping(runs)
     out = {}
+    if baseline is not None:
+        rows = records(grouped_table(g, "accuracy", baseline))
+        if any(r["diff_vs_baseline"] is not None for r in rows):
+            out["forest.png"] = forest(rows, baseline)
     for name, fn in PLOTS.items():
         if needs(name, g):
             plot = fn(g)

@@ -41,7 +41,7 @@ class EpochResult:
     test_loss: float
     test_acc: float  # fraction 0..1
     seconds: float  # train + test pass, wall clock
-    lr: float = math.nan  # learning rate of the epoch's last step (nan: older runs)
+    lr: float = math.nan  # learning rate the epoch's last step used (nan: older runs)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,6 +137,7 @@ class Trainer:
         # drawn there), separate from the global RNG that dropout and RReLU draw from.
         self.batch_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.epoch = 0  # epochs completed
+        self.last_lr = cfg.optim.lr  # lr of the latest training step
         self.last_eval: dict[str, Any] = {}  # the latest evaluate() result
         self.notes: list[str] = []  # things the user should know (e.g. compile fell back)
         self.forward: Callable[[torch.Tensor], torch.Tensor] = self.model
@@ -204,6 +205,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.last_lr = self.optimizer.param_groups[0]["lr"]  # what this step used
             if self.scheduler is not None:
                 self.scheduler.step()
             loss_sum += loss.detach() * len(y)
@@ -294,9 +296,14 @@ class Trainer:
             test_loss, test_acc = self.last_eval["test_loss"], self.last_eval["test_acc"]
         else:
             test_loss, test_acc = float("nan"), float("nan")
-        lr = self.optimizer.param_groups[0]["lr"]
         return EpochResult(
-            self.epoch, train_loss, train_acc, test_loss, test_acc, time.perf_counter() - t0, lr
+            self.epoch,
+            train_loss,
+            train_acc,
+            test_loss,
+            test_acc,
+            time.perf_counter() - t0,
+            self.last_lr,
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -1,0 +1,86 @@
+"""The report a person reads in a minute: the answer first, a forest plot with compare's
+numbers, stalled runs marked and counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actbench import compare, plots, rundir
+from actbench.cli import app
+
+from .helpers import fake_run
+
+cli = CliRunner()
+RELU, PRELU, ELU = {"name": "relu"}, {"name": "prelu"}, {"name": "elu"}
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    for seed in range(5):
+        fake_run(runs, PRELU, seed, 0.9850 + seed / 10_000)
+        fake_run(runs, ELU, seed, 0.9830 + (seed % 2) / 1000)
+        # relu on LeNet++'s 2-D bottleneck: two seeds stuck near chance
+        fake_run(runs, RELU, seed, 0.1135 if seed < 2 else 0.9820 + seed / 10_000)
+    return runs
+
+
+def test_a_run_near_chance_is_stalled_and_counted(runs: Path) -> None:
+    stalled = rundir.load_run(runs / "relu-lenet-mnist-s0")
+    assert stalled.status == "stalled" and stalled.completed
+    assert rundir.load_run(runs / "relu-lenet-mnist-s2").status == "completed"
+    rows = {
+        r["group"]: r
+        for r in compare.records(
+            compare.build_tables(rundir.collect([runs])[0], baseline="relu")[0]
+        )
+    }
+    assert (rows["relu"]["n"], rows["relu"]["stalled"], rows["relu"]["diverged"]) == (5, 2, 0)
+    assert rows["relu"]["final_acc_mean"] == pytest.approx((11.35 * 2 + 98.22 + 98.23 + 98.24) / 5)
+
+
+def test_forest_plot_draws_compares_numbers(runs: Path) -> None:
+    found, _ = rundir.collect([runs])
+    g = compare.grouping(found)
+    table = compare.records(compare.grouped_table(g, "accuracy", "relu"))
+    figures = plots.make_all(found, g, "relu")
+    drawn = figures["forest.png"].data
+    assert set(drawn) == {"prelu", "elu"}
+    for r in table:
+        if r["group"] in drawn:
+            assert drawn[r["group"]] == (
+                r["diff_vs_baseline"],
+                r["diff_ci95_low"],
+                r["diff_ci95_high"],
+            )
+    assert list(figures["final_acc.png"].data) == ["prelu", "elu", "relu"]  # by result
+
+
+def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = cli.invoke(app, ["report", str(runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "report.md").read_text()
+    answer = text.split("## The answer\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    table = {
+        r["group"]: r
+        for r in json.loads(
+            cli.invoke(app, ["compare", str(runs), "--baseline", "relu", "-f", "json"]).stdout
+        )[0]["rows"]
+    }
+    prelu, elu = table["prelu"], table["elu"]
+    assert answer[0] == (
+        f"- **prelu** is not distinguishable from relu: {prelu['diff_vs_baseline']:+.2f} points "
+        f"(95% CI {prelu['diff_ci95_low']:.2f} to {prelu['diff_ci95_high']:.2f}, paired over 5 "
+        f"seeds, p = {prelu['p_t']:.2g}, Wilcoxon p = {prelu['p_wilcoxon']:.2g})."
+    )
+    assert answer[1].startswith("- **elu** is not distinguishable from relu:")
+    assert answer[2] == "- **relu** (baseline): 63.48% ± 47.59 over 5 seeds (2 of 5 stalled)."
+    assert elu["verdict"] == "not distinguishable"
+    after = text.split("## The answer", 1)[1]
+    assert after.index("](forest.png)") < after.index("## Details")
+    assert (out / "forest.png").is_file()
