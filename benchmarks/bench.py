@@ -35,14 +35,16 @@ def _peak_rss_mb() -> float:
 
 
 def trial_actbench(seed: int, epochs: int, subset: int | None, **train: Any) -> dict[str, Any]:
-    from actbench import config
+    """actbench's own loop on its default execution path (fastpath.resolve) unless `train`
+    overrides say otherwise."""
+    from actbench import config, fastpath
     from actbench.train import Trainer
 
     overrides = [f"seed={seed}", f"train.epochs={epochs}"]
     overrides += [f"train.{k}={v}" for k, v in train.items()]
     if subset:
         overrides.append(f"data.train_subset={subset}")
-    trainer = Trainer(config.load("prelu.yaml", overrides))
+    trainer = Trainer(fastpath.resolve(config.load("prelu.yaml", overrides)))
     epoch_s, test_s, acc = [], [], 0.0
     for _ in range(epochs):
         t0 = time.perf_counter()
@@ -51,7 +53,67 @@ def trial_actbench(seed: int, epochs: int, subset: int | None, **train: Any) -> 
         t0 = time.perf_counter()
         acc = trainer.evaluate()["test_acc"]
         test_s.append(time.perf_counter() - t0)
-    return {"epoch_s": epoch_s, "test_s": test_s, "acc": acc, "images": len(trainer.train_set.y)}
+    return {
+        "epoch_s": epoch_s,
+        "test_s": test_s,
+        "acc": acc,
+        "images": len(trainer.train_set.y),
+        "path": _path(trainer.cfg),
+    }
+
+
+def _path(cfg: Any) -> str:
+    return f"{cfg.train.precision}{' channels_last' if cfg.train.channels_last else ' NCHW'}"
+
+
+def step_flops(net: str, batch: int) -> float:
+    """FLOPs of one training step (forward + backward) counted by torch's FlopCounterMode."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from actbench import config, models
+
+    cfg = config.from_mapping({"model": {"net": net}, "activation": {"name": "prelu"}})
+    model = models.build(cfg.model, cfg.activation, 0)
+    x, y = torch.randn(batch, *models.INPUT_SHAPE), torch.zeros(batch, dtype=torch.long)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return float(counter.get_total_flops())
+
+
+def trial_peak(dtype: str, size: int = 2048, repeats: int = 10) -> dict[str, Any]:
+    """This machine's measured matmul throughput (FLOP/s): the peak the % figures refer to."""
+    import torch
+
+    dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    a, b = torch.randn(size, size, dtype=dt), torch.randn(size, size, dtype=dt)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return {
+        "flops_per_s": 2 * size**3 / statistics.median(times),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def trial_process(kind: str, epochs: int, subset: int | None, out: str) -> dict[str, Any]:
+    """Wall seconds of a whole training process, start-up and data loading included."""
+    if kind == "actbench":
+        cmd = [sys.executable, "-m", "actbench", "train", "-c", "prelu.yaml", "--runs-dir", out]
+        cmd += ["--set", f"train.epochs={epochs}"]
+        cmd += ["--set", f"data.train_subset={subset}"] if subset else []
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.reference", "--epochs", str(epochs)]
+        cmd += ["--subset", str(subset)] if subset else []
+    t0 = time.perf_counter()
+    subprocess.run(
+        cmd, check=True, capture_output=True, env={**os.environ, "ACTBENCH_DATA": _data_root()}
+    )
+    return {"wall_s": time.perf_counter() - t0}
 
 
 def trial_reference(seed: int, epochs: int, subset: int | None) -> dict[str, Any]:
@@ -63,9 +125,8 @@ def trial_reference(seed: int, epochs: int, subset: int | None) -> dict[str, Any
 
 def trial_lenetpp(precision: str, channels_last: bool, steps: int) -> dict[str, Any]:
     """Median seconds per LeNet++ training step at batch 128, timed step by step through the
-    real training loop after 2 warm-up steps; test accuracy only where bf16 is native
-    (emulated bf16 on a CPU without it takes minutes per test pass)."""
-    from actbench import config, train
+    real training loop after 2 warm-up steps (accuracy: benchmarks/fastpath/, a paired sweep)."""
+    from actbench import config, fastpath, train
     from actbench.train import Trainer
 
     warmup = 2
@@ -73,14 +134,12 @@ def trial_lenetpp(precision: str, channels_last: bool, steps: int) -> dict[str, 
         f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
         f"data.train_subset={128 * (steps + warmup)}", "train.epochs=1",
     ])  # fmt: skip
-    trainer = Trainer(cfg)
+    trainer = Trainer(fastpath.resolve(cfg))
     train.PROGRESS_EVERY = 1  # this process only: the callback then marks every step's end
     stamps = [time.perf_counter()]
     trainer.train_epoch(lambda done, total, loss: stamps.append(time.perf_counter()))
     step_s = statistics.median(b - a for a, b in itertools.pairwise(stamps[warmup:]))
-    native = trainer.device.type == "cuda" or machine()["bf16_cpu_support"]
-    acc = trainer.evaluate()["test_acc"] if native else None
-    return {"step_s": step_s, "steps_timed": len(stamps) - 1 - warmup, "test_acc": acc}
+    return {"step_s": step_s, "steps_timed": len(stamps) - 1 - warmup}
 
 
 def trial_compile(epochs: int, subset: int | None) -> dict[str, Any]:
@@ -98,12 +157,28 @@ def cli_timings(repeats: int = 3) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(100):
             act = ["relu", "prelu", "elu", "selu"][i % 4]
-            cfg = config.from_mapping({"activation": {"name": act}, "seed": i // 4})
+            resolved = {"precision": "fp32", "channels_last": True}
+            cfg = config.from_mapping(
+                {"activation": {"name": act}, "seed": i // 4, "train": resolved}
+            )
             run = RunDir.create(Path(tmp), f"{act}-lenet-mnist-s{i // 4}", unique=False)
             run.write_config(config.dump(cfg))
+            for epoch in range(1, 11):
+                run.append_metrics(
+                    dict(
+                        epoch=epoch,
+                        train_loss=0.1,
+                        train_acc=0.98,
+                        test_loss=0.05,
+                        test_acc=0.98,
+                        seconds=6.0,
+                        lr=0.01,
+                    )
+                )
             run.write_summary(
                 {
                     "name": run.path.name,
+                    "fingerprint": config.fingerprint(cfg),
                     "dataset": "mnist",
                     "net": "lenet",
                     "activation": act,
@@ -162,6 +237,8 @@ def _worker(kind: str, kwargs: dict[str, Any]) -> None:
         "reference": trial_reference,
         "lenetpp": trial_lenetpp,
         "compile": trial_compile,
+        "peak": trial_peak,
+        "process": trial_process,
     }[kind]
     out = fn(**kwargs)
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -177,8 +254,14 @@ def _spawn(kind: str, **kwargs: Any) -> dict[str, Any]:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+# CPU features that decide the fast path and the peak (recorded with every result).
+RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
 def machine() -> dict[str, Any]:
     import torch
+
+    from actbench import fastpath
 
     cpu = platform.processor()
     try:
@@ -186,20 +269,49 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        flags = next(
-            ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")
-        ).split()
-    except (OSError, StopIteration):
-        flags = []
+    except OSError:
+        pass
+    flags = fastpath.cpu_flags()
     return {
         "host": socket.gethostname(),
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "bf16_cpu_support": any(f in flags for f in ("avx512_bf16", "amx_bf16")),
+        "cpu_flags": [f for f in RELEVANT_FLAGS if f in flags],
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "bf16_cpu_support": fastpath.cpu_has_native_bf16(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def _table(summary: dict[str, Any], images: int) -> list[dict[str, Any]]:
+    """Per network and path: step and epoch time, FLOPs per epoch and % of measured peak."""
+    peak = summary["peak_flops_per_s"]
+    rows = []
+
+    def add(network: str, path: str, precision: str, step_s: float, steps: int) -> None:
+        flops = summary["flops_per_step"][network]
+        rows.append(
+            {
+                "network": network,
+                "path": path,
+                "step_ms": 1000 * step_s,
+                "epoch_s": step_s * steps,
+                "gflop_per_epoch": flops * steps / 1e9,
+                "pct_of_peak": 100 * flops / step_s / peak.get(precision, peak["fp32"]),
+            }
+        )
+
+    lenet_steps = -(-images // 64)
+    add("lenet", "conventional loop (fp32 NCHW, DataLoader)", "fp32",
+        summary["reference"]["epoch_s"] / lenet_steps, lenet_steps)  # fmt: skip
+    add("lenet", f"actbench default ({summary['actbench_path']})", "fp32",
+        summary["actbench"]["epoch_s"] / lenet_steps, lenet_steps)  # fmt: skip
+    for key, v in summary["lenetpp"].items():
+        label = f"{'actbench default' if key == summary['lenetpp_default'] else 'actbench'} ({key})"
+        add("lenetpp", label, key.split()[0], v["step_s"], -(-60_000 // 128))
+    return rows
 
 
 def _median(values: list[float]) -> float:
@@ -240,6 +352,7 @@ def main() -> None:
         epoch = _median([s for r in rs for s in r["epoch_s"]])
         accs = [100 * r["acc"] for r in rs]
         summary[kind] = {
+            "images": rs[0]["images"],
             "epoch_s": epoch,
             "test_s": _median([s for r in rs for s in r["test_s"]]),
             "images_per_s": rs[0]["images"] / epoch,
@@ -249,21 +362,46 @@ def main() -> None:
             "accs": accs,
         }
     ratio = summary["reference"]["epoch_s"] / summary["actbench"]["epoch_s"]
+    summary["actbench_path"] = trials["actbench"][0]["path"]
     summary["epoch_speedup"] = ratio
     summary["test_speedup"] = summary["reference"]["test_s"] / summary["actbench"]["test_s"]
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # whole processes, start-up included
+        procs: dict[str, list[float]] = {"actbench": [], "reference": []}
+        for _ in range(2):
+            for kind in procs:
+                r = _spawn("process", kind=kind, epochs=2, subset=args.subset, out=tmp)
+                procs[kind].append(r["wall_s"])
+                print(f"  {kind:<9} 2-epoch process: {r['wall_s']:6.1f}s", flush=True)
+    summary["process_2_epochs_s"] = {k: _median(v) for k, v in procs.items()}
+    summary["process_speedup"] = _median(procs["reference"]) / _median(procs["actbench"])
 
     lenetpp = {}
     for precision in ("fp32", "bf16"):
         for cl in (False, True):
-            key = f"{precision}{'+channels_last' if cl else ''}"
+            key = f"{precision} {'channels_last' if cl else 'NCHW'}"
             lenetpp[key] = _spawn(
                 "lenetpp", precision=precision, channels_last=cl, steps=args.steps
             )
             print(f"  lenetpp {key:<19} {1000 * lenetpp[key]['step_s']:7.1f} ms/step", flush=True)
-    base = lenetpp["fp32"]["step_s"]
+    base = lenetpp["fp32 NCHW"]["step_s"]
     summary["lenetpp"] = {
-        k: {**v, "speedup_vs_fp32_eager": base / v["step_s"]} for k, v in lenetpp.items()
+        k: {**v, "speedup_vs_fp32_nchw": base / v["step_s"]} for k, v in lenetpp.items()
     }
+    from actbench import config, fastpath
+
+    default = fastpath.resolve(config.load("lenetpp_prelu.yaml", ["train.device=cpu"]))
+    summary["lenetpp_default"] = _path(default)
+
+    summary["flops_per_step"] = {
+        "lenet": step_flops("lenet", 64),
+        "lenetpp": step_flops("lenetpp", 128),
+    }
+    summary["peak_flops_per_s"] = {"fp32": _spawn("peak", dtype="fp32")["flops_per_s"]}
+    if info["bf16_cpu_support"]:
+        summary["peak_flops_per_s"]["bf16"] = _spawn("peak", dtype="bf16")["flops_per_s"]
 
     summary["cli"] = cli_timings()
     print(
@@ -289,7 +427,32 @@ def main() -> None:
         }
 
     a, b = summary["actbench"], summary["reference"]
-    print("\nLeNet-style, PReLU, fp32, batch 64 (median over trials)")
+    summary["table"] = _table(summary, a["images"])
+    print(f"\nmachine: {info['cpu']}, {info['cores']} cores, flags {' '.join(info['cpu_flags'])}")
+    print(
+        f"{'network':<8} {'path':<34} {'step ms':>8} {'epoch s':>8} "
+        f"{'GFLOP/epoch':>12} {'% of peak':>10}"
+    )
+    for row in summary["table"]:
+        print(
+            f"{row['network']:<8} {row['path']:<34} {row['step_ms']:8.1f} {row['epoch_s']:8.1f} "
+            f"{row['gflop_per_epoch']:12.1f} {row['pct_of_peak']:9.1f}%"
+        )
+    print(
+        "peak (2048x2048 matmul): "
+        + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in summary["peak_flops_per_s"].items())
+    )
+    print("targets:")
+    ok = lambda x: "met" if x else "MISSED"  # noqa: E731
+    lenetpp_gain = summary["lenetpp"][summary["lenetpp_default"]]["speedup_vs_fp32_nchw"]
+    needed = 1.6 if info["bf16_cpu_support"] else 1.0
+    for text, value, target in (
+        ("LeNet epoch vs conventional loop", ratio, 3.5),
+        ("2-epoch process vs conventional process", summary["process_speedup"], 3.0),
+        (f"LeNet++ default ({summary['lenetpp_default']}) vs fp32 NCHW", lenetpp_gain, needed),
+    ):
+        print(f"  {text:<52} {value:5.2f}x  (target >= {target}x: {ok(value >= target)})")
+    print("\nLeNet-style, PReLU, batch 64 (median over trials)")
     print(
         f"  {'':<10} {'epoch s':>8} {'test s':>7} {'img/s':>8} {'RSS MB':>7}"
         f" {'acc % (mean ± std)':>20}"
@@ -307,7 +470,7 @@ def main() -> None:
     for k, v in summary["lenetpp"].items():
         print(
             f"  {k:<19} {1000 * v['step_s']:7.1f} ms"
-            f"   {v['speedup_vs_fp32_eager']:.2f}x vs fp32 eager"
+            f"   {v['speedup_vs_fp32_nchw']:.2f}x vs fp32 NCHW"
         )
     if "compile" in summary:
         c = summary["compile"]

@@ -47,3 +47,16 @@ def run(root: str, seed: int, epochs: int, subset: int | None, device: str) -> d
         test_s.append(time.perf_counter() - t0)
         acc = correct / len(test_ds)
     return {"epoch_s": epoch_s, "test_s": test_s, "acc": acc, "images": len(train_ds)}
+
+
+if __name__ == "__main__":  # a whole conventional training process, for the benchmark
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="the conventional MNIST loop")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--subset", type=int, default=None)
+    args = parser.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = run(os.environ.get("ACTBENCH_DATA", "data"), 0, args.epochs, args.subset, device)
+    print(f"test accuracy {100 * result['acc']:.2f}%")
