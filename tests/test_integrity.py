@@ -352,9 +352,9 @@ def test_tables_and_figures_share_groups_and_counts(tmp_path: Path) -> None:
     g = compare.grouping(found)
     assert g.keys == ["optim.lr"] and sorted(g.groups) == ["0.01", "0.1"]
     tables = compare.build_tables(found)
-    acc = {r[0]: r for r in tables[0].rows}
-    assert acc["0.01"][1] == acc["0.1"][1] == 3  # n
-    assert acc["0.1"][11] == 2  # not completed: listed, left out
+    acc = {r["group"]: r for r in compare.records(tables[0])}
+    assert acc["0.01"]["n"] == acc["0.1"]["n"] == 3
+    assert acc["0.1"]["not_completed"] == 2  # listed, left out
     assert "prelu-lenet-mnist-s7 (interrupted)" in tables[0].notes[-1]
     slope_table = next(t for t in tables if t.title.startswith("Learned PReLU slopes"))
     assert slope_table.rows[0][2:] == [0.2, 0.0, 3, 0.2, 0.0, 3]  # n = 3 in both groups
