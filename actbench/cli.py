@@ -164,6 +164,7 @@ def train(
     """Train one config and write a run directory."""
     from actbench import config as cfgmod
     from actbench import runner
+    from actbench.rundir import check_can_create
 
     if resume is not None:
         if config is not None or set_:
@@ -180,6 +181,7 @@ def train(
         if name is not None:
             cfgmod.check_name(name, "--name")
         cfg = cfgmod.load(config, set_)
+        check_can_create(runs_dir)  # before the data is loaded
         if data_dir is not None:
             cfg.data.root = str(data_dir)
         with _Display(cfg.train.epochs) as display:
@@ -274,6 +276,7 @@ def sweep(
     """Train every run of a sweep (axes x seeds) into runs/<sweep>/, skipping finished ones."""
     from actbench import config as cfgmod
     from actbench import sweep as sw
+    from actbench.rundir import check_can_create
 
     overrides = [*set_, f"data.root={data_dir}"] if data_dir is not None else set_
     plan = sw.load(config, overrides)
@@ -281,6 +284,7 @@ def sweep(
         plan.name = cfgmod.check_name(name, "--name")
     folder = runs_dir / plan.name
     n_workers, threads = sw.parse_workers(workers, plan)
+    check_can_create(folder)
     if dry_run:
         plans = sw.plan_all(plan, folder, beside)
         for name, _, p in plans:

@@ -68,7 +68,17 @@ def _sha256(path: Path, size: int, mtime_ns: int) -> str:
 
 
 def check_files(dataset: str, root: Path) -> None:
-    """Raise ActbenchError naming the first missing, truncated or corrupted raw file."""
+    """Raise ActbenchError naming the first missing, unreadable, truncated or corrupted raw
+    file."""
+    try:
+        _check_files(dataset, root)
+    except OSError as exc:
+        raise ActbenchError(
+            f"cannot read data file {exc.filename}: {exc.strerror or exc}; check its permissions"
+        ) from None
+
+
+def _check_files(dataset: str, root: Path) -> None:
     raw = root / FOLDERS[dataset] / "raw"
     missing = [name for name in FILES if not (raw / name).is_file()]
     if missing:

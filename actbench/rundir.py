@@ -216,6 +216,19 @@ def _mkdir(path: Path) -> None:
         raise ActbenchError(f"cannot write in {path}: permission denied")
 
 
+def check_can_create(path: Path) -> None:
+    """One-line ActbenchError now if folder `path` could not be created later (a file in the
+    way, no permission); creates nothing."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        why = "it is a file" if existing == path else f"{existing} is a file"
+        raise ActbenchError(f"cannot create folder {path}: {why}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ActbenchError(f"cannot write in {existing}: permission denied")
+
+
 def ensure_dir(path: Path) -> Path:
     """A writable folder at path (created if needed), or a one-line ActbenchError."""
     _mkdir(path)

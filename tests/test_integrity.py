@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from actbench import compare, config, plots, rundir
+from actbench import compare, config, data, plots, rundir
 from actbench.cli import app
 
 from .conftest import DATA_ROOT, needs_data
@@ -421,3 +421,23 @@ def test_sweep_takes_data_dir(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert f"mnist not found: {tmp_path / 'nd' / 'MNIST' / 'raw'} lacks" in result.stdout
+
+
+def test_unreadable_data_file_gives_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.FILES:
+        (raw / name).write_bytes(b"\0" * 16)
+    denied = raw / "train-images-idx3-ubyte"
+    real_open = Path.open
+
+    def open_(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self == denied:  # as for a user without read permission (root reads anything)
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    result = cli.invoke(app, ["train", "-c", "relu.yaml", "--data-dir", str(tmp_path)])
+    _one_error_line(result, f"cannot read data file {denied}: Permission denied")
