@@ -433,7 +433,7 @@ def list_() -> None:
     defaults = ActivationConfig()
     typer.echo("activations:")
     for name, params in ACTIVATION_PARAMS.items():
-        shown = ", ".join(f"{p}={getattr(defaults, p):g}" for p in params)
+        shown = ", ".join(f"{p}={getattr(defaults, p)!r:.6}" for p in params)
         typer.echo(f"  {name:<11} {shown}".rstrip())
     typer.echo("networks:")
     descriptions = {
