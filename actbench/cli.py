@@ -425,6 +425,27 @@ def report(
     typer.echo(out / "report.md")
 
 
+export_app = typer.Typer(
+    cls=_Group, help="Export runs to other tools' formats.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    out: Path = typer.Option(..., "--out", help="Folder for the event files (one per run)."),
+) -> None:
+    """Write TensorBoard event files: metrics, PReLU slopes and hparams per run."""
+    from actbench import export
+    from actbench.rundir import check_can_create
+
+    export._writer_class()  # not installed: say so before reading anything
+    check_can_create(out)
+    for folder in export.tensorboard(_load_runs(paths), out):
+        typer.echo(folder)
+
+
 @app.command("list")
 def list_() -> None:
     """The registered activations (with their parameters) and networks."""

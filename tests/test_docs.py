@@ -15,15 +15,19 @@ README = (REPO / "README.md").read_text()
 
 
 def test_every_command_and_option_is_documented() -> None:
-    group = typer.main.get_command(app)
     missing = []
-    for name, command in group.commands.items():
-        if f"actbench {name}" not in README:
-            missing.append(f"actbench {name}")
+
+    def visit(command: typer.core.TyperCommand, path: str) -> None:
+        if path not in README:
+            missing.append(path)
         for param in command.params:
             for opt in param.opts:
                 if opt.startswith("--") and opt != "--help" and opt not in README:
-                    missing.append(f"actbench {name} {opt}")
+                    missing.append(f"{path} {opt}")
+        for name, sub in getattr(command, "commands", {}).items():
+            visit(sub, f"{path} {name}")
+
+    visit(typer.main.get_command(app), "actbench")
     assert missing == []
 
 
