@@ -433,20 +433,26 @@ def load_yaml_text(text: str) -> Any:
     return yaml.load(text, Loader=_YamlLoader)
 
 
-def repo_root() -> Path:
-    """The checkout holding configs/ (the package's parent in an editable install)."""
-    return Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent  # ships configs/ and sweeps/ as package data
 
 
 def find_file(name: str | os.PathLike[str], folder: str) -> Path:
-    """Resolve a path as given, else inside ./<folder>, else inside the repo's <folder>."""
+    """A config (folder 'configs') or sweep ('sweeps') file: the path as given if it exists,
+    else the shipped file of that name, from any working directory. 'prelu', 'prelu.yaml'
+    and 'configs/prelu.yaml' all name the shipped configs/prelu.yaml."""
     path = Path(name)
-    candidates = [path, Path(folder) / path, repo_root() / folder / path]
+    shipped = path.parts[1:] if path.parts[:1] == (folder,) else path.parts
+    candidates = [path, PACKAGE / folder / Path(*shipped)] if shipped else [path]
+    if path.suffix not in (".yaml", ".yml") and shipped:
+        candidates.append(PACKAGE / folder / Path(*shipped).with_suffix(".yaml"))
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise ActbenchError(f"config file not found: {name} (looked in {looked})")
+    available = ", ".join(sorted(p.stem for p in (PACKAGE / folder).glob("*.yaml")))
+    raise ActbenchError(
+        f"config file not found: {name} (not a file here, nor a shipped {folder[:-1]}: "
+        f"{available})"
+    )
 
 
 def read_yaml(path: Path) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from actbench import config
+from actbench import config, sweep
 from actbench.cli import app
 from actbench.errors import ActbenchError
 
@@ -34,10 +34,26 @@ def test_every_shipped_config_loads(path: Path) -> None:
         assert cfg.train.test_batch_size == 1000
 
 
-def test_bare_name_is_looked_up_in_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # not the repo root: falls back to the repo's configs/
-    cfg = config.load("prelu_channel.yaml")
+@pytest.mark.parametrize(
+    "name", ["prelu_channel", "prelu_channel.yaml", "configs/prelu_channel.yaml"]
+)
+def test_shipped_configs_are_found_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the repo root: the package's shipped configs
+    cfg = config.load(name)
     assert (cfg.activation.name, cfg.activation.per_channel) == ("prelu", True)
+    assert sweep.load("sweeps/activations.yaml").name == "activations"
+    assert sweep.load("lenetpp").name == "lenetpp"
+
+
+def test_a_file_that_exists_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("prelu.yaml").write_text("activation: {name: elu}\n")
+    assert config.load("prelu.yaml").activation.name == "elu"
+    assert config.load("prelu").activation.name == "prelu"  # not a file here: the shipped one
+    with pytest.raises(ActbenchError, match=r"config file not found: nope .* prelu_channel"):
+        config.load("nope")
 
 
 def test_overrides_parse_yaml_scalars() -> None:
@@ -158,7 +174,7 @@ def test_cli_missing_config_file(tmp_path: Path) -> None:
 def test_cli_list_shows_registry_and_nets() -> None:
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0
-    assert "  prelu       per_channel=0, init=0.25" in result.stdout
+    assert "  prelu       per_channel=False, init=0.25" in result.stdout  # a boolean
     for name in config.ACTIVATION_PARAMS:
         assert f"  {name}" in result.stdout
     assert "  lenetpp" in result.stdout
