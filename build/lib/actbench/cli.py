@@ -1,0 +1,474 @@
+"""actbench command line: parse, call the library, render. torch is imported only by the
+commands that train or evaluate, so `actbench --help` answers at once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer.core import TyperGroup
+
+from actbench.errors import ActbenchError
+
+if TYPE_CHECKING:
+    from actbench.train import EpochResult
+
+
+class _Group(TyperGroup):
+    """Bad input (ActbenchError, or a usage error such as an unknown option) becomes one line
+    on stderr and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ActbenchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as exc:
+            exc.show()
+            code = 2
+        except ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) else "actbench"
+            typer.echo(f"error: {message} (see: {command} --help)", err=True)
+            code = 2
+        except typer.Abort:
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Which activation should this network use? Train, compare and plot activations "
+    "on MNIST from YAML configs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fmt_epoch(r: EpochResult, total: int) -> str:
+    return (
+        f"epoch {r.epoch:>{len(str(total))}}/{total}  train_loss {r.train_loss:.4f}  "
+        f"train_acc {100 * r.train_acc:6.2f}%  test_loss {r.test_loss:.4f}  "
+        f"test_acc {100 * r.test_acc:6.2f}%  {r.seconds:6.1f}s"
+    )
+
+
+class _Display:
+    """Rich progress bar on a terminal; one plain line per epoch otherwise (CI logs)."""
+
+    def __init__(self, epochs: int, first_epoch: int = 0) -> None:
+        self.epochs = epochs
+        self.epoch = first_epoch + 1
+        self.tty = sys.stderr.isatty()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> _Display:
+        if self.tty:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                TimeRemainingColumn(),
+                transient=True,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def batch(self, done: int, total: int, loss: float) -> None:
+        if self.progress is None:
+            return
+        if self.task is None:
+            self.task = self.progress.add_task(
+                "train", total=total, epoch=self.epoch, epochs=self.epochs, loss=loss
+            )
+        self.progress.update(self.task, completed=done, loss=loss, epoch=self.epoch)
+
+    def epoch_done(self, r: EpochResult) -> None:
+        line = _fmt_epoch(r, self.epochs)
+        if self.progress is not None:
+            self.progress.console.print(line)
+        else:
+            typer.echo(line)
+        self.epoch = r.epoch + 1
+
+
+def _report_end(run_path: Path, summary: dict[str, Any]) -> None:
+    status = summary["status"]
+    acc = summary.get("final_test_acc")
+    if status == "completed":
+        typer.echo(
+            f"completed {summary['activation']} {summary['net']}: final test accuracy "
+            f"{100 * acc:.2f}% (best {100 * summary['best_test_acc']:.2f}% at epoch "
+            f"{summary['best_epoch']}), {summary['train_seconds']:.1f}s -> {run_path}"
+        )
+    elif status == "diverged":
+        _err(
+            f"diverged: the training loss blew up in epoch {summary.get('diverged_epoch')}; "
+            f"try a smaller optim.lr. Run kept in {run_path}"
+        )
+    else:
+        _err(
+            f"interrupted after epoch {summary.get('epochs')}; continue with: "
+            f"actbench train --resume {run_path}"
+        )
+    for note in summary.get("notes", []):
+        _err(f"note: {note}")
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(
+        None, "--config", "-c", help="YAML config: a path, or a shipped config's name (prelu, prelu.yaml)."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a key: --set train.epochs=2 (repeatable)."
+    ),
+    runs_dir: Path = typer.Option(Path("runs"), help="Parent folder for run directories."),
+    data_dir: Path = typer.Option(None, help="Data root (holds MNIST/raw); beats the config."),
+    name: str = typer.Option(None, help="Run directory name (default: label-net-seed-time)."),
+    resume: Path = typer.Option(None, help="Continue an interrupted run directory."),
+) -> None:
+    """Train one config and write a run directory."""
+    from actbench import config as cfgmod
+    from actbench import runner
+    from actbench.rundir import check_can_create
+
+    if resume is not None:
+        if config is not None or set_:
+            raise ActbenchError("--resume takes the run's own config; drop --config/--set")
+        run, trainer = runner.prepare_resume(resume, data_dir)
+        typer.echo(f"resuming {run.path} after epoch {trainer.epoch}")
+        with _Display(trainer.cfg.train.epochs, trainer.epoch) as display:
+            summary = runner.execute(
+                run, trainer, resumed=True, progress=display.batch, on_epoch=display.epoch_done
+            )
+    else:
+        if config is None:
+            raise ActbenchError("missing --config FILE (e.g. --config prelu.yaml)")
+        if name is not None:
+            cfgmod.check_name(name, "--name")
+        cfg = cfgmod.load(config, set_)
+        check_can_create(runs_dir)  # before the data is loaded
+        if data_dir is not None:
+            cfg.data.root = str(data_dir)
+        with _Display(cfg.train.epochs) as display:
+            run, summary = runner.train(
+                cfg,
+                runs_dir,
+                name,
+                display.batch,
+                display.epoch_done,
+                on_start=lambda r: typer.echo(f"run directory: {r.path}"),
+            )
+    _report_end(run.path, summary)
+    if summary["status"] == "interrupted":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if summary["status"] == "diverged":
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    data_dir: Path = typer.Option(None, help="Data root, if not where the run found it."),
+) -> None:
+    """Reload a run's weights and print test loss, accuracy and per-class accuracy."""
+    from actbench import evaluate as ev
+
+    result = ev.evaluate_run(run_dir, data_dir)
+    typer.echo(f"run: {run_dir}")
+    typer.echo(f"weights: {result['weights']}")
+    typer.echo(f"test loss: {result['test_loss']:.4f}")
+    typer.echo(f"test accuracy: {100 * result['test_acc']:.2f}%")
+    typer.echo("per-class accuracy:")
+    for cls, acc in enumerate(result["per_class_acc"]):
+        typer.echo(f"  {cls}: {100 * acc:6.2f}%")
+
+
+@app.command()
+def compare(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    format_: str = typer.Option("table", "--format", "-f", help="table | csv | markdown | json"),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the tables to this file."),
+    group_by: str = typer.Option(
+        None, help="Comma-separated fields to group by (default: fields that vary, not seed)."
+    ),
+    per_run: bool = typer.Option(False, "--per-run", help="One row per run, no grouping."),
+    baseline: str = typer.Option(None, help="Group label to test every other group against."),
+    metric: str = typer.Option("accuracy", help="accuracy | error (100 - accuracy), in %."),
+    wide: bool = typer.Option(
+        False, "--wide", help="Terminal table: every column (default: a 100-column summary)."
+    ),
+) -> None:
+    """Tables of final/best test accuracy over runs, aggregated over seeds."""
+    from actbench import compare as cmp
+
+    if format_ not in cmp.FORMATS:
+        raise ActbenchError(f"--format: unknown {format_!r}; allowed: {', '.join(cmp.FORMATS)}")
+    runs = _load_runs(paths)
+    keys = [k.strip() for k in group_by.split(",") if k.strip()] if group_by else None
+    tables = cmp.build_tables(
+        runs, group_by=keys, per_run=per_run, baseline=baseline, metric=metric
+    )
+    if output is not None:
+        from actbench.rundir import atomic_write, ensure_dir
+
+        if output.is_dir():
+            raise ActbenchError(f"--output {output} is a folder; name a file")
+        ensure_dir(output.parent)
+        atomic_write(output, cmp.render(tables, format_, color=False))
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(cmp.render(tables, format_, wide=wide), nl=False)
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Option(..., "--config", "-c", help="Sweep YAML: a path, or a shipped sweep's name."),
+    set_: list[str] = typer.Option([], "--set", "-s", help="Override a key in every run."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Parent of the sweep folder."),
+    name: str = typer.Option(None, help="Sweep folder name (default: the sweep file's name)."),
+    data_dir: Path = typer.Option(None, help="Data root (holds MNIST/raw); beats the configs."),
+    workers: str = typer.Option(
+        "auto", help="Runs trained at a time (processes): a number, or auto (cores and net)."
+    ),
+    beside: bool = typer.Option(
+        False,
+        "--beside",
+        help="Where a planned folder holds a different experiment, train the new run next to "
+        "it (name suffixed with its fingerprint) instead of stopping.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the planned runs; train none."),
+) -> None:
+    """Train every run of a sweep (axes x seeds) into runs/<sweep>/, skipping finished ones."""
+    from actbench import config as cfgmod
+    from actbench import sweep as sw
+    from actbench.rundir import check_can_create
+
+    overrides = [*set_, f"data.root={data_dir}"] if data_dir is not None else set_
+    plan = sw.load(config, overrides)
+    if name is not None:
+        plan.name = cfgmod.check_name(name, "--name")
+    folder = runs_dir / plan.name
+    n_workers, threads = sw.parse_workers(workers, plan)
+    check_can_create(folder)
+    if dry_run:
+        plans = sw.plan_all(plan, folder, beside)
+        for name, _, p in plans:
+            typer.echo(f"{p.action:<8} {folder / name}  {p.detail}".rstrip())
+        counts = {a: sum(p.action == a for _, _, p in plans) for a in sw.ACTIONS}
+        typer.echo(
+            f"{len(plans)} runs: "
+            + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+            + f"; {n_workers} worker(s) x {threads or 'default'} thread(s)"
+        )
+        sw.check_plans(folder, {n: p for n, _, p in plans})
+        return
+    with _SweepDisplay(len(plan.runs)) as display:
+        outcomes = sw.execute(
+            plan, folder, n_workers, display.event, display.outcome, beside, threads
+        )
+    for path in sw.write_summaries(folder):
+        typer.echo(f"wrote {path}")
+    count = {s: sum(o.status == s for o in outcomes) for s in sw.OUTCOMES}
+    shown = ("completed", "failed", "skipped")  # the others only when they occur
+    typer.echo(
+        ", ".join(f"{v} {k}" for k, v in count.items() if v or k in shown)
+        + f" of {len(plan.runs)} runs in {folder}"
+    )
+    if count["interrupted"]:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if count["failed"] or count["damaged"] or count["mismatch"]:
+        raise typer.Exit(1)
+
+
+class _SweepDisplay:
+    """One overall bar (runs done of total) plus a line per run in progress; plain lines
+    per finished run when not on a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _SweepDisplay:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                transient=True,
+            )
+            self.progress.__enter__()
+            self.overall = self.progress.add_task("[bold]runs", total=self.total, info="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def event(self, name: str, epoch: int, epochs: int, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(f"  {name}", total=total, info="")
+        self.progress.update(
+            self.tasks[name], completed=done, total=total, info=f"epoch {epoch}/{epochs}"
+        )
+
+    def outcome(self, o: Any) -> None:
+        self.done += 1
+        line = f"[{self.done}/{self.total}] {o.status:<9} {o.name}  {o.detail}".rstrip()
+        if self.progress is None:
+            typer.echo(line)
+            return
+        if o.name in self.tasks:
+            self.progress.remove_task(self.tasks.pop(o.name))
+        self.progress.update(self.overall, completed=self.done)
+        if o.status != "skipped":
+            self.progress.console.print(line)
+
+
+def _load_runs(paths: list[Path]) -> list[Any]:
+    from actbench import rundir
+
+    runs, warnings = rundir.collect(paths)
+    for w in warnings:
+        _err(f"warning: {w}")
+    if not runs:
+        raise ActbenchError("no usable run directories in " + " ".join(map(str, paths)))
+    return runs
+
+
+def _write_plots(figures: dict[str, Any], out: Path) -> list[Path]:
+    from actbench import plots
+    from actbench.rundir import atomic_write, ensure_dir
+
+    ensure_dir(out)
+    for name, plot in figures.items():
+        atomic_write(out / name, plots.png_bytes(plot))
+    return [out / name for name in figures]
+
+
+@app.command()
+def plot(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    out: Path = typer.Option(Path("plots"), "--out", help="Folder for the PNG files."),
+) -> None:
+    """Write PNG plots: curves, final accuracies, PReLU slopes, activations, 2-D features."""
+    from actbench import plots
+
+    runs = _load_runs(paths)
+    for path in _write_plots(plots.make_all(runs), out):
+        typer.echo(path)
+
+
+@app.command()
+def report(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Folder for report.md and plots."),
+    baseline: str = typer.Option(
+        None, help="Group label to test the others against (default: relu, if present)."
+    ),
+) -> None:
+    """Write report.md: the answer, a forest plot, slope table, plots, configs that differ."""
+    from actbench import compare as cmp
+    from actbench import plots
+    from actbench import report as rep
+    from actbench.rundir import atomic_write
+
+    runs = _load_runs(paths)
+    g = cmp.grouping(runs)
+    baseline = baseline or cmp.default_baseline(g)
+    text = rep.build(runs, [], baseline)  # bad input fails before anything is drawn or written
+    figures = plots.make_all(runs, g, baseline)
+    text = rep.build(runs, list(figures), baseline)
+    _write_plots(figures, out)
+    atomic_write(out / "report.md", text)
+    typer.echo(out / "report.md")
+
+
+export_app = typer.Typer(
+    cls=_Group, help="Export runs to other tools' formats.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+def export_tensorboard(
+    paths: list[Path] = typer.Argument(..., help="Run directories or folders of runs."),
+    out: Path = typer.Option(..., "--out", help="Folder for the event files (one per run)."),
+) -> None:
+    """Write TensorBoard event files: metrics, PReLU slopes and hparams per run."""
+    from actbench import export
+    from actbench.rundir import check_can_create
+
+    export._writer_class()  # not installed: say so before reading anything
+    check_can_create(out)
+    for folder in export.tensorboard(_load_runs(paths), out):
+        typer.echo(folder)
+
+
+@app.command("list")
+def list_() -> None:
+    """The registered activations (with their parameters) and networks."""
+    from actbench.config import ACTIVATION_PARAMS, NETS, ActivationConfig
+
+    defaults = ActivationConfig()
+    typer.echo("activations:")
+    for name, params in ACTIVATION_PARAMS.items():
+        shown = ", ".join(f"{p}={getattr(defaults, p)!r:.6}" for p in params)
+        typer.echo(f"  {name:<11} {shown}".rstrip())
+    typer.echo("networks:")
+    descriptions = {
+        "lenet": "LeNet-style: conv 1->10, conv 10->20 + Dropout2d, fc 320->50, fc 50->10",
+        "lenetpp": "LeNet++: six 5x5 convs 32-32-64-64-128-128, fc ->2 (2-D features), fc 2->10",
+    }
+    for net in NETS:
+        typer.echo(f"  {net:<11} {descriptions[net]}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+"""Groups of runs and their statistics: the numbers behind compare, plot and report.
+
+One grouping (`grouping`) and one rule for which runs count (completed ones; others are
+listed by name with their status) serve every table and figure. Accuracies are handled as
+integer counts of correct test images, so differences carry no float noise and tied
+differences stay tied. Reads only what run directories hold, never code defaults."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from actbench import config as cfgmod
+from actbench import stats
+from actbench.errors import ActbenchError
+from actbench.render import FORMATS, Brief, Table, cell, render
+from actbench.rundir import CHANCE, STALL_MARGIN, Run
+
+__all__ = ["FORMATS", "Table", "build_tables", "cell", "grouping", "render"]
+
+METRICS = ("accuracy", "error")
+# Config fields that never define a group: seeds are what groups average over; the rest
+# describe where or how fast a run happened, not what it tested.
+NOT_GROUPING = {"seed", *cfgmod.WHERE_FIELDS}
+
+
+def fields(run: Run) -> dict[str, Any]:
+    """Groupable fields of a run: its labels, then every other resolved config value."""
+    s = run.summary
+    flat = {
+        k: v
+        for k, v in cfgmod.flatten(run.config).items()
+        if not k.startswith("activation.") and k not in ("model.net", "data.dataset")
+    }
+    return {"activation": s["activation"], "net": s["net"], "dataset": s["dataset"], **flat}
+
+
+def default_group_keys(runs: list[Run]) -> list[str]:
+    """Every field whose value differs between runs, except the seed and where-it-ran fields."""
+    per_run = [fields(r) for r in runs]
+    keys = list(dict.fromkeys(k for f in per_run for k in f))
+    varying = [
+        k for k in keys if k not in NOT_GROUPING and len({repr(f.get(k)) for f in per_run}) > 1
+    ]
+    return varying or ["activation"]
+
+
+@dataclass
+class Group:
+    """Runs that differ only in seed (and where they ran)."""
+
+    label: str
+    runs: list[Run]
+
+    @property
+    def counted(self) -> list[Run]:
+        """The runs in the numbers: completed ones."""
+        return [r for r in self.runs if r.completed]
+
+    @property
+    def left_out(self) -> list[Run]:
+        return [r for r in self.runs if not r.completed]
+
+    def by_seed(self) -> dict[int, list[Run]]:
+        out: dict[int, list[Run]] = {}
+        for r in self.counted:
+            out.setdefault(r.summary["seed"], []).append(r)
+        return out
+
+
+@dataclass
+class Grouping:
+    keys: list[str]
+    groups: dict[str, Group] = field(default_factory=dict)
+
+
+def grouping(runs: list[Run], group_by: list[str] | None = None) -> Grouping:
+    """The groups every table and figure uses: by `group_by`, else by every varying field."""
+    keys = group_by or default_group_keys(runs)
+    out = Grouping(keys)
+    for run in runs:
+        f = fields(run)
+        for key in keys:
+            if key not in f:
+                allowed = ", ".join(k for k in f if k != "seed")
+                raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
+        label = " / ".join(str(f[k]) for k in keys)
+        out.groups.setdefault(label, Group(label, [])).runs.append(run)
+    return out
+
+
+# ---------------------------------------------------------------------------- per-group numbers
+
+
+def _count(run: Run, key: str, metric: str) -> int:
+    """Correct (accuracy) or wrong (error) test images of a run, as an integer."""
+    n = run.summary["test_images"]
+    correct = round(run.summary[key] * n)
+    return correct if metric == "accuracy" else n - correct
+
+
+def seed_values(group: Group, key: str, metric: str) -> dict[int, float]:
+    """One value per distinct seed (counts; repeats of a seed averaged: they are not
+    independent samples)."""
+    return {
+        seed: statistics.fmean(_count(r, key, metric) for r in members)
+        for seed, members in group.by_seed().items()
+    }
+
+
+def _scale(groups: list[Group]) -> float:
+    """Percentage points per counted image; one test-set size per comparison."""
+    sizes = {r.summary["test_images"] for g in groups for r in g.counted}
+    if len(sizes) > 1:
+        raise ActbenchError(
+            f"runs were tested on different numbers of images ({sorted(sizes)}); "
+            "compare them separately (--group-by dataset)"
+        )
+    return 100 / (sizes.pop() if sizes else 10_000)
+
+
+def _r(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _p(x: float | None) -> float | None:
+    return None if x is None else float(f"{x:.4g}")
+
+
+def _sort_key(value: float | None, metric: str) -> float:
+    if value is None:
+        return float("inf")
+    return -value if metric == "accuracy" else value
+
+
+def per_run_table(runs: list[Run], metric: str) -> Table:
+    m = "acc" if metric == "accuracy" else "err"
+    columns = [
+        "name",
+        "dataset",
+        "net",
+        "activation",
+        "seed",
+        "epochs",
+        "status",
+        "precision",
+        f"final_{m}_%",
+        f"best_{m}_%",
+        "params",
+        "train_s",
+    ]
+
+    def pct(run: Run, key: str) -> float | None:
+        if run.summary.get(key) is None:
+            return None
+        return _r(_count(run, key, metric) * 100 / run.summary["test_images"])
+
+    rows = [
+        [
+            r.summary["name"],
+            r.summary["dataset"],
+            r.summary["net"],
+            r.summary["activation"],
+            r.summary["seed"],
+            r.summary["epochs"],
+            r.status,
+            r.summary["precision"],
+            pct(r, "final_test_acc"),
+            pct(r, "best_test_acc"),
+            r.summary.get("params"),
+            _r(r.summary["train_seconds"], 1),
+        ]
+        for r in runs
+    ]
+    rows.sort(key=lambda r: _sort_key(r[8], metric))
+    return Table(f"Runs (test {metric}, %)", columns, rows)
+
+
+def _baseline_for(label: str, labels: list[str], baseline: str, keys: list[str]) -> str | None:
+    """The baseline group matched to `label`: the exact label, or the group that differs from
+    `label` only in the field where `baseline` is a value (e.g. same net, activation relu)."""
+    if baseline in labels:
+        return baseline
+    parts = label.split(" / ")
+    for i in range(len(keys)):
+        candidate = " / ".join([*parts[:i], baseline, *parts[i + 1 :]])
+        if candidate in labels:
+            return candidate
+    return None
+
+
+def _verdict(diff: stats.Difference, metric: str) -> str:
+    if diff.diff_mean is None or diff.test.startswith("none"):
+        return f"no test ({diff.test.removeprefix('none ').strip('()')})"
+    if not diff.distinguishable:
+        return "not distinguishable"
+    better = diff.diff_mean > 0 if metric == "accuracy" else diff.diff_mean < 0
+    return "better" if better else "worse"
+
+
+def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
+    m = "acc" if metric == "accuracy" else "err"
+    groups = g.groups
+    columns = [
+        "group",
+        "n",
+        f"final_{m}_mean",
+        f"final_{m}_std",
+        "ci95_low",
+        "ci95_high",
+        f"best_{m}_mean",
+        f"best_{m}_std",
+        f"final_{m}_min",
+        f"final_{m}_max",
+        "train_s_mean",
+        "stalled",
+        "diverged",
+        "not_completed",
+    ]
+    brief = [
+        Brief("group", "{}", ("group",)),
+        Brief("n", "{}", ("n",)),
+        Brief(f"final {m} %", "{} ± {}", (f"final_{m}_mean", f"final_{m}_std")),
+        Brief("95% CI", "[{}, {}]", ("ci95_low", "ci95_high")),
+    ]
+    if baseline is not None:
+        brief += [
+            Brief(
+                "diff [95% CI]",
+                "{} [{}, {}]",
+                ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high"),
+            ),
+            Brief("p", "{}", ("p_t",)),
+            Brief("verdict", "{}", ("verdict",)),
+        ]
+    brief.append(Brief("stalled/div.", "{}/{}", ("stalled", "diverged")))
+    if baseline is not None:
+        columns += [
+            "diff_vs_baseline",
+            "diff_ci95_low",
+            "diff_ci95_high",
+            "p_t",
+            "p_wilcoxon",
+            "test",
+            "verdict",
+        ]
+        if _baseline_for(next(iter(groups)), list(groups), baseline, g.keys) is None:
+            raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
+    scale = _scale(list(groups.values()))
+    finals = {label: seed_values(grp, "final_test_acc", metric) for label, grp in groups.items()}
+    rows, notes = [], []
+    for label, grp in groups.items():
+        final = list(finals[label].values())
+        best = list(seed_values(grp, "best_test_acc", metric).values())
+        stalled = sum(r.status == "stalled" for r in grp.runs)
+        diverged = sum(r.status == "diverged" for r in grp.runs)
+        left_out = len(grp.left_out) - diverged
+        repeats = [s for s, rs in grp.by_seed().items() if len(rs) > 1]
+        if repeats:
+            notes.append(
+                f"{label}: seed(s) {', '.join(map(str, repeats))} trained more than once; "
+                "their runs are averaged and count once in n"
+            )
+        if not final:
+            empty = [None] * (len(columns) - 14)
+            rows.append([label, 0, *[None] * 9, stalled, diverged, left_out, *empty])
+            continue
+        d, b = stats.describe(final).scaled(scale), stats.describe(best).scaled(scale)
+        seconds = [r.summary["train_seconds"] for r in grp.counted]
+        row: list[Any] = [
+            label,
+            d.n,
+            _r(d.mean),
+            _r(d.std),
+            _r(d.ci_low),
+            _r(d.ci_high),
+            _r(b.mean),
+            _r(b.std),
+            _r(d.min),
+            _r(d.max),
+            _r(statistics.fmean(seconds), 1),
+            stalled,
+            diverged,
+            left_out,
+        ]
+        if baseline is not None:
+            base = _baseline_for(label, list(groups), baseline, g.keys)
+            if base == label or base is None:
+                row += [None] * 6 + ["baseline" if base == label else "no baseline"]
+            else:
+                diff = stats.versus(finals[label], finals[base]).scaled(scale)
+                row += [
+                    _r(diff.diff_mean),
+                    _r(diff.ci_low),
+                    _r(diff.ci_high),
+                    _p(diff.p_t),
+                    _p(diff.p_wilcoxon),
+                    diff.test,
+                    _verdict(diff, metric),
+                ]
+        rows.append(row)
+    rows.sort(key=lambda r: _sort_key(r[2], metric))
+    notes.insert(
+        0,
+        f"n: distinct seeds of completed runs; final/best: test {metric} (%) at the last / best "
+        "epoch; std: sample std over seeds; ci95: t interval of the mean",
+    )
+    left = [r for grp in groups.values() for r in grp.left_out]
+    if left:
+        notes.append(
+            "not in the numbers: " + ", ".join(f"{r.summary['name']} ({r.status})" for r in left)
+        )
+    if baseline is not None:
+        notes.append(
+            f"diff: group minus baseline {baseline!r} on final {metric}; paired over matched "
+            "seeds when both groups hold the same seeds, else Welch's t-test; 'not "
+            "distinguishable' when the difference's 95% CI contains 0"
+        )
+    if any(r[12] for r in rows) or any(r[11] for r in rows):
+        notes.append(
+            f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy "
+            "(chance is 10%), counted in the numbers; diverged: stopped, left out"
+        )
+    title = f"Test {metric} (%) by {', '.join(g.keys)}"
+    return Table(title, columns, rows, notes, brief)
+
+
+def records(table: Table) -> list[dict[str, Any]]:
+    """A table's rows as dicts keyed by column (what report and the forest plot read)."""
+    return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+
+
+def default_baseline(g: Grouping) -> str | None:
+    """relu where the runs hold a relu group (the usual reference), else none."""
+    labels = list(g.groups)
+    return "relu" if labels and _baseline_for(labels[0], labels, "relu", g.keys) else None
+
+
+def _site_order(runs: list[Run], key: str) -> list[str]:
+    return list(dict.fromkeys(site for r in runs for site in r.summary[key]))
+
+
+def slopes_per_run(runs: list[Run]) -> Table | None:
+    rows = [
+        [
+            r.summary["name"],
+            site,
+            _r(v["mean"], 4),
+            _r(v["min"], 4),
+            _r(v["max"], 4),
+            v["n"],
+        ]
+        for r in runs
+        for site, v in r.summary["slopes"].items()
+    ]
+    if not rows:
+        return None
+    return Table(
+        "Learned PReLU slopes a at the last epoch (over channels)",
+        ["run", "layer", "a_mean", "a_min", "a_max", "channels"],
+        rows,
+    )
+
+
+def slopes_by_group(g: Grouping) -> Table | None:
+    """PReLU paper Table 1 style: one row per site, one column triple per group with slopes;
+    completed runs only, as in the accuracy table."""
+    groups = {k: grp.counted for k, grp in g.groups.items()}
+    groups = {k: [r for r in rs if r.summary["slopes"]] for k, rs in groups.items()}
+    groups = {k: rs for k, rs in groups.items() if rs}
+    if not groups:
+        return None
+    members = [r for rs in groups.values() for r in rs]
+    nets = list(dict.fromkeys(r.summary["net"] for r in members))
+    columns = ["net", "layer"] + [f"{lab} {s}" for lab in groups for s in ("mean", "std", "n")]
+    rows = []
+    for net in nets:
+        for site in _site_order([r for r in members if r.summary["net"] == net], "slopes"):
+            row: list[Any] = [net, site]
+            for runs in groups.values():
+                vals = [
+                    r.summary["slopes"][site]["mean"]
+                    for r in runs
+                    if r.summary["net"] == net and site in r.summary["slopes"]
+                ]
+                if vals:
+                    d = stats.describe(vals)
+                    row += [_r(d.mean, 4), _r(d.std, 4), d.n]
+                else:
+                    row += [None, None, 0]
+            rows.append(row)
+    note = "mean over runs of each run's mean a over the site's channels (channel-wise runs)"
+    return Table("Learned PReLU slopes by site", columns, rows, [note])
+
+
+def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
+    """Per site, % of units that output 0 for every test image ("dying ReLU")."""
+    if g is not None:
+        groups = {
+            k: [r for r in grp.counted if r.summary["dead_units"]] for k, grp in g.groups.items()
+        }
+    else:
+        groups = {r.summary["name"]: [r] for r in runs if r.summary["dead_units"]}
+    groups = {k: v for k, v in groups.items() if v}
+    if not groups:
+        return None
+    sites = _site_order([r for v in groups.values() for r in v], "dead_units")
+    rows = []
+    for label, members in groups.items():
+        row: list[Any] = [label, len(members)]
+        for site in sites:
+            vals = [
+                100 * r.summary["dead_units"][site]
+                for r in members
+                if site in r.summary["dead_units"]
+            ]
+            row.append(_r(statistics.fmean(vals), 2) if vals else None)
+        rows.append(row)
+    return Table(
+        "Dead units at the end of training (% of units never non-zero on the test set)",
+        ["group" if g is not None else "run", "n", *sites],
+        rows,
+    )
+
+
+def build_tables(
+    runs: list[Run],
+    group_by: list[str] | None = None,
+    per_run: bool = False,
+    baseline: str | None = None,
+    metric: str = "accuracy",
+) -> list[Table]:
+    """Per-run table when every group has one run (or per_run), else grouped statistics;
+    then the slope and dead-unit tables where runs hold them."""
+    if metric not in METRICS:
+        raise ActbenchError(f"--metric: unknown {metric!r}; allowed: {', '.join(METRICS)}")
+    g = grouping(runs, group_by)  # also rejects unknown fields
+    grouped = not per_run and (
+        group_by is not None
+        or baseline is not None
+        or any(len(grp.runs) > 1 for grp in g.groups.values())
+    )
+    if grouped:
+        tables = [grouped_table(g, metric, baseline), slopes_by_group(g), dead_units(runs, g)]
+    else:
+        tables = [per_run_table(runs, metric), slopes_per_run(runs), dead_units(runs, None)]
+    return [t for t in tables if t is not None]

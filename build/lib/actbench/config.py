@@ -1,0 +1,549 @@
+"""Typed run configuration (pydantic): YAML files list only what differs from these defaults.
+
+Also the run's identity: `fingerprint` hashes every field that changes what is trained or
+measured, and none that only say where or how fast it ran."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from actbench.errors import ActbenchError
+
+DATASETS = ("mnist", "fashion_mnist")
+NETS = ("lenet", "lenetpp")
+INITS = ("auto", "torch")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16")
+SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
+
+# Bounds for integers (README: config reference). Wide enough for any real run, narrow enough
+# that nothing downstream overflows (numpy seeds are 32-bit).
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 10_000
+MAX_BATCH = 60_000  # the largest training set
+MAX_THREADS = 1024
+# A run or sweep name is one path component: letters, digits and . _ - = , ( ) +, not
+# starting with a dot, at most MAX_NAME characters.
+MAX_NAME = 100
+NAME_CHARS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._=,()+-]*")
+MAX_YAML_BYTES = 1_000_000  # a config is a few hundred bytes; refuse anything absurd
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """ActbenchError unless value is a safe single path component."""
+    if len(value) > MAX_NAME or not NAME_CHARS.fullmatch(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ActbenchError(
+            f"{what}: {shown!r} is not allowed; a name is 1-{MAX_NAME} characters of letters, "
+            "digits and . _ - = , ( ) +, not starting with a dot (no '/', no '..')"
+        )
+    return value
+
+
+class _Section(BaseModel):
+    # strict: no silent str -> number coercion; ints are still accepted for floats.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, validate_assignment=True
+    )
+
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Finite = Annotated[float, Field(ge=0, le=1e6)]
+
+
+class DataConfig(_Section):
+    dataset: str = "mnist"  # mnist | fashion_mnist
+    root: str | None = None  # None: $ACTBENCH_DATA, else ./data
+    # first N training images (quick runs); None = all
+    train_subset: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    download: bool = False  # let torchvision download (needs internet)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return check_choice("data.dataset", v, DATASETS)
+
+
+class ModelConfig(_Section):
+    net: str = "lenet"  # lenet (LeNet-style, 2 conv + 2 fc) | lenetpp (LeNet++, 6 conv, 2-D fc)
+    # torch: framework default, what the shipped recipes were tuned with (He init trains ReLU
+    # LeNet slower and blows up LeNet++ at lr 0.01, momentum 0.9); auto: He/LeCun normal
+    # matched to the activation.
+    init: str = "torch"
+
+    @field_validator("net")
+    @classmethod
+    def _net(cls, v: str) -> str:
+        return check_choice("model.net", v, NETS)
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v: str) -> str:
+        return check_choice("model.init", v, INITS)
+
+
+class ActivationConfig(_Section):
+    """Activation name plus its parameters; only those the activation uses may be set."""
+
+    name: str = "relu"
+    negative_slope: Finite = 0.01  # leaky_relu: slope for x < 0
+    per_channel: bool = False  # prelu: one learned a per channel instead of one per site
+    init: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.25  # prelu: initial a (PReLU paper)
+    lower: Finite = 1 / 8  # rrelu: slopes drawn from U(lower, upper) in training (torch default)
+    upper: Finite = 1 / 3  # rrelu
+    alpha: Annotated[float, Field(gt=0, le=1e6)] = 1.0  # elu, celu: value for x -> -inf
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_choice("activation.name", v, list(ACTIVATION_PARAMS))
+
+
+class OptimConfig(_Section):
+    name: str = "sgd"  # sgd | adam | adamw
+    lr: Annotated[float, Field(gt=0, le=1e6)] = 0.01
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.5  # sgd only; classic MNIST example's
+    weight_decay: Finite = 0.0  # on every parameter except PReLU slopes
+    slope_weight_decay: Finite = 0.0  # on PReLU slopes: decay pulls a to 0, i.e. towards ReLU
+    # Learning-rate schedule (torch.optim.lr_scheduler), stepped after every batch; its
+    # parameters are in epochs and apply only to the schedule named.
+    schedule: str = "none"  # none | step | multistep | cosine | onecycle
+    step_size: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 1  # step: epochs between decays
+    milestones: list[Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] = Field(  # multistep: epochs
+        default_factory=lambda: [5, 8], max_length=100
+    )
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1  # step, multistep: lr factor per decay
+    min_lr: Finite = 0.0  # cosine: the lr it anneals to
+    max_lr: Annotated[float, Field(gt=0, le=1e6)] = 0.1  # onecycle: peak lr
+    pct_start: Annotated[float, Field(gt=0, lt=1)] = 0.3  # onecycle: fraction spent warming up
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_choice("optim.name", v, OPTIMIZERS)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        return check_choice("optim.schedule", v, SCHEDULES)
+
+
+class TrainConfig(_Section):
+    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 64
+    test_batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 1000
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
+    threads: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 0  # CPU threads; 0 = torch's default
+    # auto: bf16 autocast where the hardware computes bf16 natively (and the network gains
+    # from it), else fp32. Part of the fingerprint: runs at different precision don't pair.
+    precision: str = "auto"  # auto | fp32 | bf16
+    channels_last: bool | Literal["auto"] = "auto"  # NHWC convs; auto: where measured faster
+    compile: bool = False  # torch.compile the model (falls back to eager where unavailable)
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, v: str) -> str:
+        return check_choice("train.precision", v, PRECISIONS)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not (v in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d{1,3}", v)):
+            raise ActbenchError(
+                f"train.device: unknown value {v!r}; allowed: auto, cpu, cuda, cuda:N, mps"
+            )
+        return v
+
+
+class Config(_Section):
+    name: str | None = None  # run-name prefix
+    seed: Seed = 0  # seeds python, numpy, torch and the batch order
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    activation: ActivationConfig = Field(default_factory=ActivationConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else check_name(v)
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "activation": ActivationConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+}
+
+# Which ActivationConfig fields each activation reads; the registry in activations.py is
+# checked against this table by the tests so the two cannot drift apart.
+ACTIVATION_PARAMS: dict[str, tuple[str, ...]] = {
+    "relu": (),
+    "leaky_relu": ("negative_slope",),
+    "prelu": ("per_channel", "init"),
+    "rrelu": ("lower", "upper"),
+    "elu": ("alpha",),
+    "selu": (),
+    "celu": ("alpha",),
+    "gelu": (),
+    "silu": (),
+    "mish": (),
+    "softplus": (),
+    "hardswish": (),
+    "tanh": (),
+    "sigmoid": (),
+}
+# Which OptimConfig schedule fields each schedule reads.
+SCHEDULE_PARAMS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "step": ("step_size", "gamma"),
+    "multistep": ("milestones", "gamma"),
+    "cosine": ("min_lr",),
+    "onecycle": ("max_lr", "pct_start"),
+}
+SCHEDULE_KEYS = tuple(dict.fromkeys(k for keys in SCHEDULE_PARAMS.values() for k in keys))
+
+# Fields that say where or how fast a run happened, not what it trained or measured: left
+# out of the fingerprint and of compare's grouping (README: run identity).
+WHERE_FIELDS = (
+    "name",
+    "data.root",
+    "data.download",
+    "train.device",
+    "train.threads",
+    "train.channels_last",
+    "train.compile",
+)
+
+
+def activation_label(act: ActivationConfig) -> str:
+    """Short name of the variant, e.g. relu, prelu-channel, leaky_relu(0.2)."""
+    label = act.name + ("-channel" if act.name == "prelu" and act.per_channel else "")
+    defaults = ActivationConfig()
+    changed = [
+        f"{getattr(act, p):g}"
+        for p in ACTIVATION_PARAMS.get(act.name, ())
+        if p != "per_channel" and getattr(act, p) != getattr(defaults, p)
+    ]
+    return f"{label}({','.join(changed)})" if changed else label
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def suggest(key: str, allowed: typing.Iterable[str]) -> str:
+    """The ' (did you mean ...?)' hint for the closest allowed name, or an empty string."""
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_choice(path: str, value: str, options: typing.Sequence[str]) -> str:
+    """value, or an ActbenchError naming path, value and the allowed options."""
+    if value not in options:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ActbenchError(
+            f"{path}: unknown value {shown!r}{suggest(value, options)}; "
+            f"allowed: {', '.join(options)}"
+        )
+    return value
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at `loc` (for listing the allowed keys)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        sub = field.annotation if field else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return None
+        model = sub
+    return model
+
+
+def _short(value: Any) -> str:
+    import reprlib
+
+    short = reprlib.Repr()  # bounded: never walks a huge or deeply nested value
+    short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlevel = 40, 40, 3, 3, 2
+    return short.repr(value)
+
+
+def _one_line(error: ValidationError) -> str:
+    """pydantic's first error as one line: the dotted key, what was wrong, what is allowed."""
+    err = error.errors(include_url=False)[0]
+    loc = err["loc"]
+    path = ".".join(str(p) for p in loc) or "config"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        names = list(model.model_fields) if model else []
+        where = ".".join(str(p) for p in loc[:-1]) or "config"
+        return (
+            f"unknown key '{path}'{suggest(str(loc[-1]), names)}; "
+            f"allowed in {where}: {', '.join(names)}"
+        )
+    if kind == "value_error":  # our own validators: the message is already complete
+        inner = err.get("ctx", {}).get("error")
+        return str(inner) if inner is not None else err["msg"]
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{path}: expected a mapping of keys, got {type(err['input']).__name__}"
+    msg = err["msg"].replace("Input should be", "must be").replace("Input", "value")
+    return f"{path}: {msg}, got {_short(err.get('input'))}"
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def validate(
+    cfg: Config, act_keys: typing.Iterable[str], optim_keys: typing.Iterable[str]
+) -> Config:
+    """Cross-field rules; act_keys / optim_keys are the keys the user wrote in those sections."""
+    uses = ACTIVATION_PARAMS[cfg.activation.name]
+    for key in act_keys:
+        if key != "name" and key not in uses:
+            raise ActbenchError(
+                f"activation.{key} does not apply to {cfg.activation.name}; "
+                f"its parameters: {', '.join(uses) or 'none'}"
+            )
+    sched = SCHEDULE_PARAMS[cfg.optim.schedule]
+    for key in optim_keys:
+        if key in SCHEDULE_KEYS and key not in sched:
+            raise ActbenchError(
+                f"optim.{key} does not apply to schedule {cfg.optim.schedule}; "
+                f"its parameters: {', '.join(sched) or 'none'}"
+            )
+    act = cfg.activation
+    if act.name == "rrelu" and not act.lower <= act.upper:
+        raise ActbenchError(
+            f"activation.lower ({act.lower:g}) must be <= activation.upper ({act.upper:g})"
+        )
+    if cfg.optim.schedule == "multistep":
+        ms = cfg.optim.milestones
+        if not ms or ms != sorted(set(ms)) or ms[-1] > cfg.train.epochs:
+            raise ActbenchError(
+                f"optim.milestones: {ms} must be increasing epochs within 1..train.epochs "
+                f"({cfg.train.epochs})"
+            )
+    return cfg
+
+
+def from_mapping(data: Any) -> Config:
+    """Build and validate a Config from a raw mapping (YAML document or sweep entry)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ActbenchError(f"config: expected a mapping of keys, got {type(data).__name__}")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ActbenchError(_one_line(exc)) from None
+
+    def keys(section: str) -> typing.Iterable[str]:
+        value = data.get(section)
+        return value.keys() if isinstance(value, dict) else ()
+
+    return validate(cfg, keys("activation"), keys("optim"))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split 'a.b=value' into (['a', 'b'], value parsed as YAML)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ActbenchError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. train.epochs=2")
+    try:
+        value = load_yaml_text(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # not valid YAML (e.g. 'a: b: c'): keep it as a plain string
+    if isinstance(value, dict):
+        raise ActbenchError(f"--set {text!r}: the value must be a scalar or a [list]")
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
+    """Set each 'a.b=value' into a copy of the raw config mapping."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for text in overrides:
+        path, value = parse_override(text)
+        _check_path(path, text)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def _check_path(path: list[str], text: str) -> None:
+    model: Any = Config
+    for i, part in enumerate(path):
+        names = list(model.model_fields) if model is not None else []
+        where = ".".join(path[:i]) or "config"
+        if part not in names:
+            raise ActbenchError(
+                f"--set {text!r}: unknown key '{'.'.join(path[: i + 1])}'"
+                f"{suggest(part, names)}; allowed in {where}: {', '.join(names) or 'none'}"
+            )
+        sub = model.model_fields[part].annotation
+        model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+    if model is not None:
+        raise ActbenchError(f"--set {text!r}: {'.'.join(path)} is a section; set one of its keys")
+
+
+# ---------------------------------------------------------------------------- YAML
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """Safe YAML without anchors/aliases (an alias bomb expands exponentially), reading
+    1e-3 (no dot) as a float as YAML 1.2 does."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name / *name) are not allowed", mark
+            )
+        return super().compose_node(parent, index)
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML text with the hardened loader."""
+    return yaml.load(text, Loader=_YamlLoader)
+
+
+PACKAGE = Path(__file__).resolve().parent  # ships configs/ and sweeps/ as package data
+
+
+def find_file(name: str | os.PathLike[str], folder: str) -> Path:
+    """A config (folder 'configs') or sweep ('sweeps') file: the path as given if it exists,
+    else the shipped file of that name, from any working directory. 'prelu', 'prelu.yaml'
+    and 'configs/prelu.yaml' all name the shipped configs/prelu.yaml."""
+    path = Path(name)
+    shipped = path.parts[1:] if path.parts[:1] == (folder,) else path.parts
+    candidates = [path, PACKAGE / folder / Path(*shipped)] if shipped else [path]
+    if path.suffix not in (".yaml", ".yml") and shipped:
+        candidates.append(PACKAGE / folder / Path(*shipped).with_suffix(".yaml"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    available = ", ".join(sorted(p.stem for p in (PACKAGE / folder).glob("*.yaml")))
+    raise ActbenchError(
+        f"config file not found: {name} (not a file here, nor a shipped {folder[:-1]}: "
+        f"{available})"
+    )
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; errors become one line with the file (and line/column)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ActbenchError(f"{path}: {size} bytes; a config is at most {MAX_YAML_BYTES}")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ActbenchError(f"cannot read {path}: {reason}") from None
+    try:
+        return load_yaml_text(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ActbenchError(f"{path}:{where}: invalid YAML: {problem}") from None
+
+
+def load(name: str | os.PathLike[str], overrides: typing.Iterable[str] = ()) -> Config:
+    """Load a config file (looked up in configs/ too) and apply --set overrides."""
+    path = find_file(name, "configs")
+    data = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ActbenchError(
+            f"{path}: the top level must be a mapping of sections, got {type(data).__name__}"
+        )
+    try:
+        return from_mapping(apply_overrides(data, overrides))
+    except ActbenchError as exc:
+        raise ActbenchError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------- output, identity
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The fully resolved config, with only the activation and schedule parameters that apply."""
+    out = cfg.model_dump()
+    uses = ACTIVATION_PARAMS[cfg.activation.name]
+    out["activation"] = {k: v for k, v in out["activation"].items() if k == "name" or k in uses}
+    sched = SCHEDULE_PARAMS[cfg.optim.schedule]
+    out["optim"] = {k: v for k, v in out["optim"].items() if k not in SCHEDULE_KEYS or k in sched}
+    return out
+
+
+def dump(cfg: Config) -> str:
+    """YAML text of the resolved config, sections in definition order."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config mapping -> {"section.key": value}."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def identity(cfg: Config) -> dict[str, Any]:
+    """The fields that define what a run trains and measures (flat, sorted)."""
+    flat = flatten(to_dict(cfg))
+    return {k: flat[k] for k in sorted(flat) if k not in WHERE_FIELDS}
+
+
+def fingerprint(cfg: Config) -> str:
+    """16 hex digits of SHA-256 over identity(cfg): equal exactly when the runs are the same
+    experiment. Precision must be resolved (not 'auto') first."""
+    if cfg.train.precision == "auto":
+        raise ValueError("fingerprint of an unresolved config (train.precision: auto)")
+    text = json.dumps(identity(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(a: Config, b: Config) -> list[str]:
+    """'key: a != b' for every identity field where the two configs differ."""
+    ia, ib = identity(a), identity(b)
+    return [
+        f"{k}: {ia.get(k)!r} != {ib.get(k)!r}"
+        for k in dict.fromkeys([*ia, *ib])
+        if ia.get(k) != ib.get(k)
+    ]
+
+
+def default_data_root() -> Path:
+    """$ACTBENCH_DATA, else ./data."""
+    return Path(os.environ.get("ACTBENCH_DATA") or "data")

@@ -1,0 +1,73 @@
+"""Export runs to other tools' formats: TensorBoard event files, one folder per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from actbench.config import flatten
+from actbench.errors import ActbenchError
+from actbench.rundir import Run, ensure_dir
+
+INSTALL_TENSORBOARD = "pip install 'actbench[tensorboard]'  (or: pip install tensorboard)"
+METRIC_TAGS = {  # metrics.csv column -> TensorBoard tag
+    "train_loss": "train/loss",
+    "train_acc": "train/accuracy",
+    "test_loss": "test/loss",
+    "test_acc": "test/accuracy",
+    "lr": "train/lr",
+}
+
+
+def _writer_class() -> Any:
+    try:
+        import tensorboard  # noqa: F401  (SummaryWriter needs it)
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ActbenchError(f"TensorBoard is not installed; {INSTALL_TENSORBOARD}") from None
+    return SummaryWriter
+
+
+def _hparam(value: Any) -> Any:
+    """TensorBoard's HParams take numbers, strings and booleans only."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
+
+
+def tensorboard(runs: list[Run], out: Path) -> list[Path]:
+    """Write out/<run name>/ event files per run: metrics per epoch, PReLU slopes (mean per
+    site as scalars, a histogram per epoch for channel-wise sites), and the config as hparams
+    with the final metrics, so the HParams view compares runs. Returns the folders."""
+    import math
+
+    import numpy as np
+
+    writer_class = _writer_class()
+    ensure_dir(out)
+    folders = []
+    for run in runs:
+        folder = ensure_dir(out / run.summary["name"])
+        writer = writer_class(log_dir=str(folder))
+        try:
+            for m in run.metrics:
+                for column, tag in METRIC_TAGS.items():
+                    if column in m and math.isfinite(m[column]):
+                        writer.add_scalar(tag, m[column], global_step=m["epoch"])
+            by_epoch: dict[tuple[int, str], list[float]] = {}
+            for s in run.slopes:
+                by_epoch.setdefault((s["epoch"], s["layer"]), []).append(s["a"])
+            for (epoch, site), values in sorted(by_epoch.items()):
+                writer.add_scalar(f"prelu_a/{site}", float(np.mean(values)), global_step=epoch)
+                if len(values) > 1:
+                    writer.add_histogram(f"prelu_a_channels/{site}", np.array(values), epoch)
+            hparams = {k: _hparam(v) for k, v in flatten(run.config).items() if v is not None}
+            hparams.update(activation_label=run.summary["activation"], status=run.status)
+            final = {
+                f"hparam/{k}": run.summary[k]
+                for k in ("final_test_acc", "best_test_acc")
+                if run.summary.get(k) is not None
+            }
+            writer.add_hparams(hparams, final, run_name=".")
+        finally:
+            writer.close()
+        folders.append(folder)
+    return folders

@@ -1,0 +1,390 @@
+"""Pictures of runs: curves, final accuracies, learned slopes, activations, LeNet++ features.
+Each function returns the figure and the numbers it drew (read from the run files)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from actbench.compare import Grouping, grouped_table, grouping, records
+from actbench.rundir import FEATURES, Run
+
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
+
+
+@dataclass
+class Plot:
+    figure: Figure
+    data: dict[str, Any]  # what was drawn, for checking against the run files
+
+
+def _groups(g: Grouping) -> dict[str, list[Run]]:
+    """compare's groups, each with the runs that count (completed), best mean final accuracy
+    first; empty groups dropped."""
+    groups = {label: grp.counted for label, grp in g.groups.items() if grp.counted}
+    mean = {k: statistics.fmean(r.summary["final_test_acc"] for r in v) for k, v in groups.items()}
+    return dict(sorted(groups.items(), key=lambda kv: -mean[kv[0]]))
+
+
+def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
+    out = {label: [r for r in runs if r.slopes] for label, runs in _groups(g).items()}
+    return {label: runs for label, runs in out.items() if runs}
+
+
+def curves(g: Grouping, metric: str = "accuracy") -> Plot:
+    """Test accuracy (or error) and training loss per epoch; band: ±1 std over seeds."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
+    data: dict[str, Any] = {}
+    for label, members in _groups(g).items():
+        series = [r.metrics for r in members]
+        epochs = min(len(s) for s in series)
+        if epochs == 0:
+            continue
+        acc = np.array([[m["test_acc"] for m in s[:epochs]] for s in series]) * 100
+        if metric == "error":
+            acc = 100 - acc
+        loss = np.array([[m["train_loss"] for m in s[:epochs]] for s in series])
+        x = np.arange(1, epochs + 1)
+        for ax, values in ((ax_acc, acc), (ax_loss, loss)):
+            mean, std = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else 0 * x
+            (line,) = ax.plot(x, mean, marker="o", ms=3, label=f"{label} (n={len(values)})")
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        data[label] = {"test": acc.mean(0).tolist(), "train_loss": loss.mean(0).tolist()}
+    ax_acc.set(
+        title=f"Test {metric} per epoch (mean ± 1 std over seeds)",
+        xlabel="epoch",
+        ylabel=f"test {metric} (%)",
+    )
+    ax_loss.set(title="Training loss per epoch", xlabel="epoch", ylabel="cross-entropy (nats)")
+    for ax in (ax_acc, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def final_accuracy(g: Grouping) -> Plot:
+    """Final test accuracy per group, one dot per run, with the group mean; a faint line
+    joins each seed's runs across groups (runs of one seed start from the same weights)."""
+    groups = _groups(g)
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.5))
+    data = {}
+    seeds = sorted({r.summary["seed"] for runs in groups.values() for r in runs})
+    offset = {
+        s: (k - (len(seeds) - 1) / 2) * 0.24 / max(1, len(seeds) - 1) for k, s in enumerate(seeds)
+    }
+    by_seed: dict[int, list[tuple[float, float]]] = {}
+    for i, (label, members) in enumerate(groups.items()):
+        accs = [100 * r.summary["final_test_acc"] for r in members]
+        xs = [i + offset[r.summary["seed"]] for r in members]
+        ax.scatter(xs, accs, s=28, alpha=0.8, zorder=3)
+        ax.hlines(statistics.fmean(accs), i - 0.3, i + 0.3, color="k", lw=2, zorder=4)
+        for r, x, y in zip(members, xs, accs, strict=True):
+            by_seed.setdefault(r.summary["seed"], []).append((x, y))
+        data[label] = accs
+    if len(seeds) > 1:
+        for points in by_seed.values():
+            ax.plot(*zip(*points, strict=True), color="0.6", lw=0.6, alpha=0.6, zorder=2)
+    ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right")
+    ax.set(
+        title="Final test accuracy, one dot per seed (bar: mean; lines join a seed's runs)",
+        xlabel=" / ".join(g.keys),
+        ylabel="test accuracy (%)",
+    )
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def _final_slopes(run: Run) -> dict[str, list[float]]:
+    """Per site, the channel slopes at the last epoch in a_values.csv."""
+    rows = run.slopes
+    if not rows:
+        return {}
+    last = max(r["epoch"] for r in rows)
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        if r["epoch"] == last:
+            out.setdefault(r["layer"], []).append(r["a"])
+    return out
+
+
+def slopes(g: Grouping) -> Plot:
+    """Learned a per site at the end of training: channel-shared vs channel-wise side by side
+    (channel-wise: mean over channels), error bars: std over seeds."""
+    groups = _prelu_groups(g)
+    prelu = [r for runs in groups.values() for r in runs]
+    nets = list(dict.fromkeys(r.summary["net"] for r in prelu))
+    fig, axes = plt.subplots(
+        1, max(1, len(nets)), figsize=(6.5 * max(1, len(nets)), 4.5), squeeze=False
+    )
+    data: dict[str, Any] = {}
+    for ax, net in zip(axes[0], nets, strict=False):
+        members = [r for r in prelu if r.summary["net"] == net]
+        variants = [lab for lab, runs in groups.items() if runs[0].summary["net"] == net]
+        sites = list(dict.fromkeys(s for r in members for s in _final_slopes(r)))
+        width = 0.8 / len(variants)
+        for j, variant in enumerate(variants):
+            per_seed = [_final_slopes(r) for r in groups[variant]]
+            means = [[statistics.fmean(f[s]) for f in per_seed] for s in sites]
+            mean = [statistics.fmean(m) for m in means]
+            std = [statistics.stdev(m) if len(m) > 1 else 0.0 for m in means]
+            x = np.arange(len(sites)) + (j - (len(variants) - 1) / 2) * width
+            ax.bar(x, mean, width, yerr=std, capsize=3, label=f"{variant} (n={len(per_seed)})")
+            data[f"{net}/{variant}"] = dict(zip(sites, mean, strict=True))
+        ax.set_xticks(range(len(sites)), sites)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(
+            title=f"Learned PReLU slopes at the last epoch ({net})",
+            xlabel="activation site",
+            ylabel="a (slope for x < 0)",
+        )
+        ax.legend(fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def slope_trajectories(g: Grouping) -> Plot:
+    """a over epochs per site (mean over channels and seeds), epoch 0 = initial value."""
+    groups = _prelu_groups(g)
+    variants = list(groups)
+    fig, axes = plt.subplots(
+        1, max(1, len(variants)), figsize=(6 * max(1, len(variants)), 4.5), squeeze=False
+    )
+    data: dict[str, Any] = {}
+    for ax, variant in zip(axes[0], variants, strict=False):
+        members = groups[variant]
+        table: dict[str, dict[int, list[float]]] = {}
+        for run in members:
+            per_run: dict[tuple[str, int], list[float]] = {}
+            for row in run.slopes:
+                per_run.setdefault((row["layer"], row["epoch"]), []).append(row["a"])
+            for (site, epoch), values in per_run.items():
+                table.setdefault(site, {}).setdefault(epoch, []).append(statistics.fmean(values))
+        for site, by_epoch in table.items():
+            epochs = sorted(by_epoch)
+            ys = [statistics.fmean(by_epoch[e]) for e in epochs]
+            ax.plot(epochs, ys, marker="o", ms=3, label=site)
+            data[f"{variant}/{site}"] = dict(zip(epochs, ys, strict=True))
+        ax.set(
+            title=f"Slope trajectories: {variant} (n={len(members)})",
+            xlabel="epoch",
+            ylabel="a (mean over channels and seeds)",
+        )
+        ax.legend(fontsize=9, ncol=2)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def _channel_wise(g: Grouping) -> dict[str, list[Run]]:
+    out = {
+        label: [r for r in runs if any(len(v) > 1 for v in _final_slopes(r).values())]
+        for label, runs in _prelu_groups(g).items()
+    }
+    return {label: runs for label, runs in out.items() if runs}
+
+
+def slope_histograms(g: Grouping) -> Plot:
+    """Distribution of the per-channel a in each site, channel-wise runs (seeds pooled)."""
+    pooled: dict[str, list[float]] = {}
+    for label, runs in _channel_wise(g).items():
+        for run in runs:
+            for site, values in _final_slopes(run).items():
+                pooled.setdefault(f"{label}: {site}", []).extend(values)
+    n = max(1, len(pooled))
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.2 * rows), squeeze=False)
+    for ax, (site, values) in zip(axes.flat, pooled.items(), strict=False):
+        ax.hist(values, bins=min(30, max(5, len(values) // 3)), color="tab:purple", alpha=0.8)
+        ax.axvline(statistics.fmean(values), color="k", ls="--", lw=1, label="mean")
+        ax.set(title=f"{site} ({len(values)} slopes)", xlabel="a", ylabel="channels")
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(pooled) :]:
+        ax.axis("off")
+    fig.suptitle("Channel-wise PReLU: learned a per channel at the last epoch")
+    fig.tight_layout()
+    return Plot(fig, {k: sorted(v) for k, v in pooled.items()})
+
+
+def activation_functions(g: Grouping) -> Plot:
+    """The activation functions of the groups on x in [-4, 4]; PReLU drawn once per site with
+    that site's learned mean slope from the first PReLU run."""
+    import torch
+
+    from actbench import activations
+
+    x = torch.linspace(-4, 4, 401)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    data: dict[str, Any] = {}
+    seen: set[str] = set()
+    for runs in _groups(g).values():
+        run = runs[0]
+        if run.cfg.activation.name == "prelu" or run.summary["activation"] in seen:
+            continue
+        seen.add(run.summary["activation"])
+        module = activations.create(run.cfg.activation, 1).eval()  # RReLU: mean slope
+        with torch.no_grad():
+            y = module(x)
+        ax.plot(x, y, lw=1.8, label=run.summary["activation"])
+        data[run.summary["activation"]] = y.tolist()
+    prelu = [r for runs in _prelu_groups(g).values() for r in runs]
+    if prelu:
+        chosen = prelu[0]
+        for site, values in _final_slopes(chosen).items():
+            a = statistics.fmean(values)
+            ax.plot(
+                x, torch.where(x > 0, x, a * x), ls="--", lw=1.2, label=f"prelu {site}: a={a:.3f}"
+            )
+            data[f"prelu/{site}"] = a
+        ax.set_title(
+            f"Activation functions (PReLU slopes learned by {chosen.path.name})", fontsize=10
+        )
+    else:
+        ax.set_title("Activation functions")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set(xlabel="x (pre-activation)", ylabel="f(x)", ylim=(-2.5, 4.2))
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def features2d(g: Grouping, points: int = 5000) -> Plot | None:
+    """LeNet++ 2-D bottleneck features of the test set, coloured by class: one column per
+    group (its first run), after (top) and before (bottom) the activation."""
+    with_feats = {}
+    for label, runs in _groups(g).items():
+        for run in runs:
+            if (run.path / FEATURES).is_file():
+                with_feats.setdefault(label, run)
+    if not with_feats:
+        return None
+    cols = len(with_feats)
+    fig, axes = plt.subplots(
+        2, cols, figsize=(4.2 * cols, 8.2), squeeze=False, layout="constrained"
+    )
+    data: dict[str, Any] = {}
+    for j, (label, run) in enumerate(with_feats.items()):
+        try:
+            feats = dict(np.load(run.path / FEATURES, allow_pickle=False))
+            assert feats["pre"].shape[1:] == (2,) and len(feats["labels"]) == len(feats["pre"])
+        except (OSError, ValueError, KeyError, AssertionError, IndexError):
+            continue  # a damaged features file: that panel stays empty
+        idx = np.random.default_rng(0).permutation(len(feats["labels"]))[:points]
+        for i, key in enumerate(("post", "pre")):
+            ax = axes[i, j]
+            pts = feats[key][idx]
+            sc = ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                c=feats["labels"][idx],
+                cmap="tab10",
+                s=2,
+                alpha=0.6,
+                vmin=-0.5,
+                vmax=9.5,
+            )
+            where = "after" if key == "post" else "before"
+            ax.set(title=f"{label}: {where} activation", xlabel="feature 1", ylabel="feature 2")
+        data[label] = {"run": run.path.name, "n": len(idx)}
+    fig.colorbar(sc, ax=axes, ticks=range(10), label="digit class", shrink=0.6)
+    fig.suptitle("LeNet++ 2-D features of the test images")
+    return Plot(fig, data)
+
+
+def forest(table: list[dict[str, Any]], baseline: str) -> Plot:
+    """Difference of each group's final accuracy to the baseline with its 95% interval
+    (compare's numbers, `records` of its grouped table), zero marked."""
+    rows = [r for r in table if r.get("diff_vs_baseline") is not None]
+    rows.sort(key=lambda r: r["diff_vs_baseline"])
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.45 * max(1, len(rows))))
+    for y, r in enumerate(rows):
+        lo, hi = r["diff_ci95_low"], r["diff_ci95_high"]
+        color = {"better": "tab:green", "worse": "tab:red"}.get(r["verdict"], "0.35")
+        ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
+        ax.plot(r["diff_vs_baseline"], y, "o", color=color, ms=7)
+    ax.axvline(0, color="k", lw=1, ls="--")
+    ax.set_yticks(range(len(rows)), [f"{r['group']} (n={r['n']})" for r in rows])
+    ax.set(
+        title=f"Difference to {baseline} in final test accuracy (95% CI)",
+        xlabel=f"points of test accuracy vs {baseline} (%)",
+        ylim=(-0.7, len(rows) - 0.3),
+    )
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return Plot(
+        fig,
+        {
+            r["group"]: (r["diff_vs_baseline"], r["diff_ci95_low"], r["diff_ci95_high"])
+            for r in rows
+        },
+    )
+
+
+PLOTS: dict[str, Callable[[Grouping], Plot | None]] = {
+    "curves.png": curves,
+    "final_acc.png": final_accuracy,
+    "slopes.png": slopes,
+    "slope_trajectories.png": slope_trajectories,
+    "slope_hist.png": slope_histograms,
+    "activations.png": activation_functions,
+    "features2d.png": features2d,
+}
+
+
+def needs(name: str, g: Grouping) -> bool:
+    """Whether the groups' counted runs hold what this plot draws."""
+    if not _groups(g):
+        return False
+    if name in ("slopes.png", "slope_trajectories.png"):
+        return bool(_prelu_groups(g))
+    if name == "slope_hist.png":
+        return bool(_channel_wise(g))
+    if name == "features2d.png":
+        return any((r.path / FEATURES).is_file() for runs in _groups(g).values() for r in runs)
+    return True
+
+
+def make_all(
+    runs: list[Run], g: Grouping | None = None, baseline: str | None = None
+) -> dict[str, Plot]:
+    """Every plot the runs have data for, by file name, over compare's groups; with a
+    baseline, the forest plot of every group's difference to it first."""
+    g = g or grouping(runs)
+    out = {}
+    if baseline is not None:
+        rows = records(grouped_table(g, "accuracy", baseline))
+        if any(r["diff_vs_baseline"] is not None for r in rows):
+            out["forest.png"] = forest(rows, baseline)
+    for name, fn in PLOTS.items():
+        if needs(name, g):
+            plot = fn(g)
+            if plot is not None:
+                out[name] = plot
+    return out
+
+
+def png_bytes(plot: Plot) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    plot.figure.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(plot.figure)
+    return buf.getvalue()

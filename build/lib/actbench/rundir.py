@@ -1,0 +1,539 @@
+"""The run directory: its files, the summary.json schema, and the only code that reads or
+writes runs. Every whole-file write is atomic (temp file + rename) and CSV rows are appended
+as complete lines, so even SIGKILL leaves a readable run. Every reader goes through
+`load_run`, which validates and returns a typed `Run`, or raises `DamagedRun`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import pickle
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actbench import config as cfgmod
+from actbench.errors import ActbenchError
+
+# ---------------------------------------------------------------------------- the format
+
+SCHEMA_VERSION = 2  # 1: actbench 0.1.0 (no schema_version, no fingerprint)
+CONFIG = "config.yaml"
+SUMMARY = "summary.json"
+METRICS = "metrics.csv"
+SLOPES = "a_values.csv"
+MODEL = "model.pt"
+CHECKPOINT = "checkpoint.pt"
+FEATURES = "features2d.npz"
+ATTEMPTS = ".attempts"  # failed attempts a sweep redid, moved aside: <sweep>/.attempts/<name>.N
+METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr")
+SLOPE_FIELDS = ("epoch", "layer", "channel", "a")
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
+MAX_FILE = 50_000_000  # bytes; no text file of a run comes near this
+HOST = socket.gethostname()
+# What runs written before the schema had a version were trained with where today's defaults
+# differ (runs of actbench 0.1.0 ran in fp32 NCHW unless their config said otherwise).
+LEGACY_DEFAULTS = {"train": {"precision": "fp32", "channels_last": False}}
+LEGACY_TEST_IMAGES = 10_000  # MNIST and Fashion-MNIST test sets
+# A completed run whose final test accuracy is below chance (1 in 10 classes) plus this margin
+# learned nothing: "stalled" (e.g. LeNet++'s 2-D ReLU bottleneck stuck at ~10-11%). It still
+# counts in the numbers: it is what that activation gave.
+CHANCE = 0.1
+STALL_MARGIN = 0.05
+
+
+class SiteStats(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    mean: float
+    min: float
+    max: float
+    n: int
+
+
+Fraction = float | None  # 0..1
+
+
+class Summary(BaseModel):
+    """summary.json: what the run is, how it ended, its headline numbers."""
+
+    model_config = ConfigDict(extra="allow", strict=True)  # extra: fields of newer releases
+    schema_version: int = 1
+    name: str
+    status: str
+    dataset: str
+    net: str
+    activation: str  # the label, e.g. prelu-channel
+    seed: int
+    fingerprint: str | None = None  # None: written before run identity existed
+    epochs: int = 0  # completed
+    epochs_planned: int | None = None
+    final_test_acc: Fraction = Field(None, ge=0, le=1)
+    best_test_acc: Fraction = Field(None, ge=0, le=1)
+    final_test_loss: float | None = None
+    final_train_loss: float | None = None
+    best_epoch: int | None = None
+    test_images: int = LEGACY_TEST_IMAGES
+    params: int | None = None
+    train_seconds: float = 0.0
+    device: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    heartbeat: float = 0.0
+    precision: str = "fp32"
+    channels_last: bool = False
+    slopes: dict[str, SiteStats] = Field(default_factory=dict)
+    dead_units: dict[str, float] = Field(default_factory=dict)
+    final_per_class_acc: list[float] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    diverged_epoch: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class Run:
+    """A validated run directory: what compare, plot, report, evaluate and sweep see."""
+
+    path: Path
+    summary: dict[str, Any]  # Summary fields, status resolved (running -> incomplete if dead)
+    config: dict[str, Any]  # the resolved config as written (legacy runs: defaults filled in)
+    cfg: cfgmod.Config
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    slopes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.summary["status"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.summary["fingerprint"]
+
+    @property
+    def completed(self) -> bool:
+        """Counts in the numbers: the run trained all its epochs without diverging (stalled
+        runs included)."""
+        return (
+            self.status in ("completed", "stalled") and self.summary["final_test_acc"] is not None
+        )
+
+    @property
+    def dir(self) -> RunDir:
+        return RunDir(self.path)
+
+
+class DamagedRun(ActbenchError):
+    """A run directory whose files fail validation; commands skip it with a warning."""
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write a whole file so readers see the old or the new content, never half of it."""
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ActbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _append_rows(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if not path.exists():
+        writer.writerow(header)
+    writer.writerows(rows)
+    with open(path, "a", encoding="utf-8") as fh:  # one write call: complete lines only
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_FILE:
+        raise ValueError(f"{size} bytes, more than any run file should hold")
+    return path.read_text(encoding="utf-8")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a run CSV, ignoring a last line cut short by a kill."""
+    if not path.exists():
+        return []
+    text = _read_text(path)
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def default_name(label: str, net: str, seed: int, prefix: str | None = None) -> str:
+    """<prefix->label-net-s<seed>-<YYYYmmdd-HHMMSS> ($SOURCE_DATE_EPOCH fixes the time)."""
+    fixed = os.environ.get("SOURCE_DATE_EPOCH")
+    when = time.gmtime(int(fixed)) if fixed and fixed.isdigit() else time.localtime()
+    stamp = time.strftime("%Y%m%d-%H%M%S", when)
+    return "-".join(p for p in (prefix, label, net, f"s{seed}", stamp) if p)
+
+
+class RunLocked(ActbenchError):
+    """Another live process is training this run."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def _mkdir(path: Path) -> None:
+    """mkdir -p with one-line errors (a file in the way, no permission, ...)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ActbenchError(f"cannot create folder {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ActbenchError(f"cannot write in {path}: permission denied")
+
+
+def check_can_create(path: Path) -> None:
+    """One-line ActbenchError now if folder `path` could not be created later (a file in the
+    way, no permission); creates nothing."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        why = "it is a file" if existing == path else f"{existing} is a file"
+        raise ActbenchError(f"cannot create folder {path}: {why}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ActbenchError(f"cannot write in {existing}: permission denied")
+
+
+def ensure_dir(path: Path) -> Path:
+    """A writable folder at path (created if needed), or a one-line ActbenchError."""
+    _mkdir(path)
+    return path
+
+
+def contained(parent: Path, name: str) -> Path:
+    """parent/name, checked to stay inside parent (name: one safe path component)."""
+    cfgmod.check_name(name)
+    path = parent / name
+    if path.resolve().parent != parent.resolve():
+        raise ActbenchError(f"name {name!r} would leave {parent}")
+    return path
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, parent: Path, name: str, unique: bool = True) -> RunDir:
+        """Make parent/name; with unique, add -2, -3, ... rather than reuse a folder."""
+        _mkdir(parent)
+        for n in range(1, 1000):
+            path = contained(parent, name if n == 1 else f"{name}-{n}")
+            try:
+                path.mkdir()  # atomic: two processes can never get the same folder
+                return cls(path)
+            except FileExistsError:
+                if not unique:
+                    raise ActbenchError(
+                        f"run directory {path} already exists; choose another --name, or "
+                        f"continue it with --resume {path}"
+                    ) from None
+            except OSError as exc:
+                raise ActbenchError(f"cannot create {path}: {exc.strerror or exc}") from None
+        raise ActbenchError(f"too many runs named {name} in {parent}")
+
+    # Locks live beside the folder (<parent>/.<name>.lock), so a sweep can claim a run before
+    # its folder exists or is inspected.
+    @property
+    def lock_path(self) -> Path:
+        return self.path.parent / f".{self.path.name}.lock"
+
+    def lock(self) -> None:
+        """Claim the run for this process; a lock left by a dead process is taken over."""
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = self.lock_owner()
+                if owner is None or (owner.get("host") == HOST and not pid_alive(owner["pid"])):
+                    self.lock_path.unlink(missing_ok=True)
+                    continue
+                if owner.get("pid") == os.getpid() and owner.get("host") == HOST:
+                    return  # already ours
+                raise RunLocked(
+                    f"{self.path} is being trained by process {owner.get('pid')} on "
+                    f"{owner.get('host')}; wait for it or stop it first",
+                    owner.get("pid"),
+                ) from None
+            except OSError as exc:
+                raise ActbenchError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"pid": os.getpid(), "host": HOST}, fh)
+            return
+        raise RunLocked(f"could not lock {self.path}")
+
+    def lock_owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.lock_path.read_text())
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(owner, dict) and isinstance(owner.get("pid"), int)
+        return owner if ok else None
+
+    def unlock(self) -> None:
+        owner = self.lock_owner()
+        if owner and owner.get("pid") == os.getpid():
+            self.lock_path.unlink(missing_ok=True)
+
+    def locked_by_other(self) -> int | None:
+        """The pid of another live process holding this run's lock, else None."""
+        owner = self.lock_owner()
+        if not owner or (owner.get("pid") == os.getpid() and owner.get("host") == HOST):
+            return None
+        alive = owner.get("host") != HOST or pid_alive(owner["pid"])
+        return owner["pid"] if alive else None
+
+    def write_config(self, text: str) -> None:
+        atomic_write(self.path / CONFIG, text)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        summary = {
+            **summary,
+            "schema_version": SCHEMA_VERSION,
+            "heartbeat": time.time(),
+            "pid": os.getpid(),
+            "host": HOST,
+        }
+        atomic_write(self.path / SUMMARY, json.dumps(summary, indent=2, allow_nan=True) + "\n")
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        _append_rows(self.path / METRICS, METRIC_FIELDS, [tuple(row[k] for k in METRIC_FIELDS)])
+
+    def append_slopes(self, epoch: int, slopes: list[tuple[str, int, float]]) -> None:
+        if slopes:
+            _append_rows(self.path / SLOPES, SLOPE_FIELDS, [(epoch, *s) for s in slopes])
+
+    def truncate(self, epoch: int) -> None:
+        """Drop metric and slope rows after `epoch` (a resumed run redoes them)."""
+        for name, header in ((METRICS, METRIC_FIELDS), (SLOPES, SLOPE_FIELDS)):
+            path = self.path / name
+            if not path.exists():
+                continue
+            rows = read_csv(path)
+            keep = [r for r in rows if int(r["epoch"]) <= epoch]
+            buf = io.StringIO()
+            fields = [f for f in header if not rows or f in rows[0]]  # older files: fewer
+            writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(keep)
+            atomic_write(path, buf.getvalue())
+
+    def save_torch(self, name: str, obj: Any) -> None:
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        atomic_write(self.path / name, buf.getvalue())
+
+    def save_features(self, arrays: dict[str, Any]) -> None:
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        atomic_write(self.path / FEATURES, buf.getvalue())
+
+    def load_torch(self, name: str) -> Any:
+        """A checkpoint or weights file, loaded with weights_only=True: tensors and plain
+        containers only, so a crafted pickle can never run code."""
+        import torch
+
+        path = self.path / name
+        if not path.is_file():
+            raise ActbenchError(f"{self.path}: no {name} to load")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ActbenchError(
+                f"refusing to load {path}: it holds objects other than tensors and plain "
+                f"values ({first[:120]}); only files written by actbench are loaded"
+            ) from None
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise ActbenchError(f"{path}: cannot be read ({type(exc).__name__})") from None
+
+    def set_aside(self) -> Path:
+        """Move this folder to <parent>/.attempts/<name>.N (never deleted); returns the new path."""
+        attempts = ensure_dir(self.path.parent / ATTEMPTS)
+        for n in range(1, 10_000):
+            target = attempts / f"{self.path.name}.{n}"
+            if not target.exists():
+                try:
+                    self.path.rename(target)
+                except OSError as exc:
+                    raise ActbenchError(f"cannot move {self.path} aside: {exc}") from None
+                return target
+        raise ActbenchError(f"too many earlier attempts of {self.path.name} in {attempts}")
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _status(summary: Summary) -> str:
+    """The stored status, with a 'running' run whose process is gone shown as incomplete and
+    a completed one that ended near chance as stalled."""
+    final = summary.final_test_acc
+    if summary.status == "completed" and final is not None and final < CHANCE + STALL_MARGIN:
+        return "stalled"
+    if summary.status != "running":
+        return summary.status
+    stale = time.time() - summary.heartbeat > STALE_AFTER
+    dead = summary.host == HOST and not pid_alive(summary.pid or 0)
+    return "incomplete" if stale or dead else "running"
+
+
+def _fill(base: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in defaults.items():
+        if isinstance(value, dict):
+            out[key] = _fill(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+        else:
+            out.setdefault(key, value)
+    return out
+
+
+def _typed_rows(
+    path: Path, types: dict[str, type], required: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    rows = read_csv(path)
+    if rows and not set(required) <= set(rows[0]):
+        raise ValueError(f"columns {list(rows[0])}; expected {', '.join(required)}")
+    out = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            typed = {k: types[k](row[k]) for k in types if row.get(k) not in (None, "")}
+        except ValueError as exc:
+            raise ValueError(f"line {i}: {exc}") from None
+        if not all(k in typed for k in required):
+            raise ValueError(f"line {i}: missing values")
+        out.append(typed)
+    return out
+
+
+def load_run(path: Path) -> Run:
+    """Read and validate a run directory; DamagedRun names the file and the reason."""
+    where = path / SUMMARY
+    if not where.is_file():
+        raise ActbenchError(f"{path}: not a run directory (no {SUMMARY})")
+    try:
+        raw = json.loads(_read_text(where))
+        summary = Summary.model_validate(raw)
+        where = path / CONFIG
+        data = cfgmod.load_yaml_text(_read_text(where))
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
+        if summary.schema_version < 2:
+            data = _fill(data, LEGACY_DEFAULTS)
+        cfg = cfgmod.from_mapping(data)
+        if cfg.train.precision == "auto" or cfg.train.channels_last == "auto":
+            raise ValueError("train.precision / train.channels_last not resolved")
+        fingerprint = summary.fingerprint or cfgmod.fingerprint(cfg)  # legacy: from config
+        where = path / METRICS
+        metrics = _typed_rows(where, {k: float for k in METRIC_FIELDS}, METRIC_FIELDS[:6])
+        for m in metrics:
+            m["epoch"] = int(m["epoch"])
+        where = path / SLOPES
+        slopes = _typed_rows(
+            where, {"epoch": int, "layer": str, "channel": int, "a": float}, SLOPE_FIELDS
+        )
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise DamagedRun(f"{where}: damaged ({loc}: {err['msg']})") from None
+    except (OSError, ValueError, ActbenchError) as exc:
+        import yaml
+
+        if isinstance(exc, yaml.YAMLError):
+            exc = ValueError("invalid YAML")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DamagedRun(f"{where}: damaged ({str(reason)[:200]})") from None
+    record = summary.model_dump()
+    if record["status"] not in STATUSES:
+        raise DamagedRun(f"{path / SUMMARY}: damaged (status {record['status']!r})")
+    record["status"] = _status(summary)
+    record["fingerprint"] = fingerprint
+    return Run(path, record, cfgmod.to_dict(cfg), cfg, metrics, slopes)
+
+
+def is_run(path: Path) -> bool:
+    return (path / SUMMARY).is_file() or (path / CONFIG).is_file()
+
+
+def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
+    """Runs under the given paths (a run, or a folder of runs or of sweep folders), and one
+    warning line for every path or run that could not be used."""
+    runs, warnings = [], []
+    seen: set[Path] = set()
+
+    def visit(path: Path, depth: int, explicit: bool) -> None:
+        real = path.resolve()
+        if real in seen:
+            return
+        if is_run(path):
+            seen.add(real)
+            try:
+                runs.append(load_run(path))
+            except ActbenchError as exc:
+                warnings.append(f"skipping {exc}")
+            return
+        if path.is_dir() and depth < 3:
+            try:
+                children = sorted(
+                    p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                )
+            except OSError as exc:
+                warnings.append(f"skipping {path}: {exc.strerror or exc}")
+                return
+            before = len(runs) + len(warnings)
+            for child in children:
+                visit(child, depth + 1, explicit=False)
+            if explicit and len(runs) + len(warnings) == before:
+                warnings.append(f"skipping {path}: no run directories inside")
+        elif explicit:
+            what = "does not exist" if not path.exists() else "is not a run directory"
+            warnings.append(f"skipping {path}: {what}")
+
+    for p in paths:
+        visit(Path(p), 0, explicit=True)
+    return runs, warnings
+
+
+def finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)

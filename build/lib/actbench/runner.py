@@ -1,0 +1,251 @@
+"""One training run, start to finish: epochs, checkpoints, divergence, interruption, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from actbench import __version__, models
+from actbench import config as cfgmod
+from actbench.config import Config
+from actbench.errors import ActbenchError
+from actbench.rundir import CHECKPOINT, MODEL, RunDir, default_name, load_run
+from actbench.train import EpochResult, Progress, Trainer, diverged
+
+HEARTBEAT_EVERY = 30.0  # seconds between summary.json rewrites inside a long epoch
+
+
+class StopFlag:
+    """Set by the first SIGINT/SIGTERM; training stops at the next batch boundary."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[StopFlag]:
+    """First Ctrl-C / SIGTERM: finish cleanly. Second: exit at once (files stay valid, as
+    every write is atomic)."""
+    flag = StopFlag()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if flag.signum is not None:
+            os._exit(128 + signum)
+        flag.signum = signum
+
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def resolve(cfg: Config) -> Config:
+    """The config as it will run: execution path decided, data root made absolute (so
+    config.yaml records where the data came from)."""
+    from actbench import fastpath
+    from actbench.data import resolve_root
+
+    cfg = fastpath.resolve(cfg)
+    cfg.data.root = str(resolve_root(cfg.data).absolute())
+    return cfg
+
+
+def prepare(cfg: Config) -> Trainer:
+    """Load data and build the model before any file is written (bad data: no run dir)."""
+    return Trainer(resolve(cfg))
+
+
+def run_name(cfg: Config) -> str:
+    return default_name(cfg_label(cfg), cfg.model.net, cfg.seed, cfg.name)
+
+
+def cfg_label(cfg: Config) -> str:
+    return cfgmod.activation_label(cfg.activation)
+
+
+def _slope_summary(slopes: list[tuple[str, int, float]]) -> dict[str, dict[str, float]]:
+    """Per site: mean, min, max and count of the learned a."""
+    by_site: dict[str, list[float]] = {}
+    for site, _, a in slopes:
+        by_site.setdefault(site, []).append(a)
+    return {
+        site: {"mean": sum(v) / len(v), "min": min(v), "max": max(v), "n": len(v)}
+        for site, v in by_site.items()
+    }
+
+
+def build_summary(
+    run: RunDir, cfg: Config, trainer: Trainer, rows: list[EpochResult], status: str
+) -> dict[str, Any]:
+    """summary.json: what the run is, how it ended, and its headline numbers."""
+    import torch
+
+    finite = [r for r in rows if not math.isnan(r.test_acc)]
+    best = max(finite, key=lambda r: r.test_acc, default=None)
+    last = finite[-1] if finite else None
+    summary: dict[str, Any] = {
+        "name": run.path.name,
+        "fingerprint": cfgmod.fingerprint(cfg),
+        "dataset": cfg.data.dataset,
+        "net": cfg.model.net,
+        "activation": cfg_label(cfg),
+        "activation_name": cfg.activation.name,
+        "seed": cfg.seed,
+        "epochs": len(rows),
+        "epochs_planned": cfg.train.epochs,
+        "final_test_acc": last.test_acc if last else None,
+        "final_test_loss": last.test_loss if last else None,
+        "final_train_loss": last.train_loss if last else None,
+        "best_test_acc": best.test_acc if best else None,
+        "best_epoch": best.epoch if best else None,
+        "test_images": len(trainer.test_set.y),
+        "params": trainer.param_count(),
+        "train_seconds": sum(r.seconds for r in rows),
+        "device": str(trainer.device),
+        "precision": cfg.train.precision,
+        "channels_last": cfg.train.channels_last,
+        "compile": cfg.train.compile,
+        "status": status,
+        "torch_version": torch.__version__,
+        "actbench_version": __version__,
+        "slopes": _slope_summary(models.slopes(trainer.model)),
+        "notes": trainer.notes,
+    }
+    if status == "diverged":
+        summary["diverged_epoch"] = rows[-1].epoch
+    return summary
+
+
+def execute(
+    run: RunDir,
+    trainer: Trainer,
+    *,
+    resumed: bool = False,
+    progress: Progress | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> dict[str, Any]:
+    """Train `run` to its configured epochs (resumed: the trainer holds its checkpoint);
+    returns the final summary. Status: completed, diverged or interrupted."""
+    cfg = trainer.cfg
+    run.lock()
+    try:
+        if resumed:
+            run.truncate(trainer.epoch)
+            rows = [EpochResult(**m) for m in load_run(run.path).metrics]
+        else:
+            run.write_config(cfgmod.dump(cfg))
+            run.append_slopes(0, models.slopes(trainer.model))
+            run.save_torch(CHECKPOINT, trainer.state_dict())
+            rows = []
+        summary = build_summary(run, cfg, trainer, rows, "running")
+        run.write_summary(summary)
+
+        last_beat = time.monotonic()
+
+        def beat(done: int, total: int, loss: float) -> None:
+            nonlocal last_beat
+            if time.monotonic() - last_beat > HEARTBEAT_EVERY:
+                run.write_summary(summary)
+                last_beat = time.monotonic()
+            if progress is not None:
+                progress(done, total, loss)
+
+        status = "completed"
+        with interruptible() as stop:
+            while trainer.epoch < cfg.train.epochs:
+                last = trainer.epoch + 1 == cfg.train.epochs
+                result = trainer.run_epoch(beat, stop, details=last)
+                if result is None:
+                    status = "interrupted"
+                    break
+                rows.append(result)
+                run.append_metrics(asdict(result))
+                run.append_slopes(result.epoch, models.slopes(trainer.model))
+                if diverged(result.train_loss):
+                    status = "diverged"
+                    break
+                run.save_torch(CHECKPOINT, trainer.state_dict())
+                summary = build_summary(run, cfg, trainer, rows, "running")
+                run.write_summary(summary)
+                if on_epoch is not None:
+                    on_epoch(result)
+                if stop():
+                    status = "interrupted" if trainer.epoch < cfg.train.epochs else status
+                    break
+
+        summary = build_summary(run, cfg, trainer, rows, status)
+        if status == "completed":
+            # The last epoch's test pass also measured dead units and 2-D features, unless
+            # this run resumed after it (then measure them now).
+            final = trainer.last_eval if "dead_units" in trainer.last_eval else None
+            final = final or trainer.evaluate(details=True)
+            summary["dead_units"] = final["dead_units"]
+            summary["final_per_class_acc"] = final["per_class_acc"]
+            run.save_torch(MODEL, trainer.model.state_dict())
+            if "features2d" in final:
+                run.save_features(final["features2d"])
+        if status == "interrupted":
+            summary["resume_from_epoch"] = trainer.epoch if rows else 0
+        run.write_summary(summary)
+        return summary
+    finally:
+        run.unlock()
+
+
+def train(
+    cfg: Config,
+    runs_dir: Path,
+    name: str | None = None,
+    progress: Progress | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    on_start: Callable[[RunDir], None] | None = None,
+) -> tuple[RunDir, dict[str, Any]]:
+    """Prepare, create the run directory, train. Nothing is written if preparation fails."""
+    trainer = prepare(cfg)
+    run = RunDir.create(runs_dir, name or run_name(cfg), unique=name is None)
+    if on_start is not None:
+        on_start(run)
+    return run, execute(run, trainer, progress=progress, on_epoch=on_epoch)
+
+
+def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Trainer]:
+    """The run, and a trainer built from its config.yaml holding its last checkpoint."""
+    record = load_run(path)
+    status = record.status
+    if status in ("completed", "stalled", "diverged", "running"):
+        why = {
+            "completed": "already completed; nothing to resume",
+            "stalled": "already completed (stalled near chance); nothing to resume",
+            "diverged": "diverged; resuming would diverge again (train anew with a lower lr)",
+            "running": f"still running (process {record.summary.get('pid')})",
+        }[status]
+        raise ActbenchError(f"{path}: {why}")
+    cfg = record.cfg
+    if cfgmod.fingerprint(cfg) != record.fingerprint:
+        raise ActbenchError(
+            f"{path}: config.yaml no longer matches the run's fingerprint "
+            f"{record.fingerprint} (was it edited?); train a new run instead"
+        )
+    run = RunDir(path)
+    state = run.load_torch(CHECKPOINT)
+    if data_dir is not None:
+        cfg.data.root = str(data_dir)
+    trainer = Trainer(cfg)
+    trainer.load_state_dict(state)
+    return run, trainer

@@ -1,0 +1,410 @@
+"""Sweeps: a base config times axes times seeds, trained into one folder, resumable."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import itertools
+import multiprocessing as mp
+import os
+import re
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actbench import config as cfgmod
+from actbench import fastpath
+from actbench.config import Config
+from actbench.errors import ActbenchError
+
+SWEEP_KEYS = ("name", "base", "seeds", "axes")
+MAX_SEEDS = 1000
+MAX_RUNS = 100_000
+ACTIONS = ("new", "skip", "resume", "redo", "locked", "damaged", "mismatch")
+OUTCOMES = ("completed", "diverged", "failed", "interrupted", "skipped", "damaged", "mismatch")
+# --workers auto: CPU threads per worker, by network. Measured on 2 cores (README: sweeps):
+# two 1-thread LeNet runs side by side do 1.2x the work of one 2-thread run, since small
+# convs parallelise poorly inside one process.
+THREADS_PER_WORKER = {"lenet": 1, "lenetpp": 1}
+
+
+@dataclass
+class Sweep:
+    name: str
+    runs: list[tuple[str, Config]]  # (deterministic run name, config), in plan order
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # completed | diverged | interrupted | failed | skipped | damaged | mismatch
+    detail: str = ""  # why skipped / the error / the accuracy line
+
+
+# (run name, epoch, epochs, batches done, batches) -> None
+Event = Callable[[str, int, int, int, int], None]
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ActbenchError(f"axes: {dotted} goes through a non-mapping value")
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def _axis_name(key: str, value: Any) -> str | None:
+    """The part of a run name an axis value adds (None: already in label, net or dataset)."""
+    if key in ("activation", "model.net", "data.dataset") or key.startswith("activation."):
+        return None
+    if isinstance(value, dict):
+        return key.split(".")[-1] + "=" + ",".join(f"{k}{v}" for k, v in value.items())
+    return f"{key.split('.')[-1]}{value}"
+
+
+def run_name(cfg: Config, extra: list[str]) -> str:
+    """label-net-dataset[-axis values]-s<seed>: the same sweep always gives the same names."""
+    parts = [cfgmod.activation_label(cfg.activation), cfg.model.net, cfg.data.dataset, *extra]
+    name = "-".join([*parts, f"s{cfg.seed}"])
+    return re.sub(r"[^A-Za-z0-9._=,()+-]", "_", name)[: cfgmod.MAX_NAME]
+
+
+def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
+    """Expand a sweep file (looked up in sweeps/ too) into validated run configs."""
+    spec_path = cfgmod.find_file(path, "sweeps")
+    spec = cfgmod.read_yaml(spec_path)
+    if not isinstance(spec, dict):
+        raise ActbenchError(f"{spec_path}: the top level must be a mapping")
+    for key in spec:
+        if key not in SWEEP_KEYS:
+            raise ActbenchError(
+                f"{spec_path}: unknown key {key!r}{cfgmod.suggest(str(key), SWEEP_KEYS)}; "
+                f"allowed: {', '.join(SWEEP_KEYS)}"
+            )
+    name = spec.get("name") or spec_path.stem
+    if not isinstance(name, str):
+        raise ActbenchError(f"{spec_path}: name must be a string, got {type(name).__name__}")
+    try:
+        cfgmod.check_name(name, "sweep name")
+    except ActbenchError as exc:
+        raise ActbenchError(f"{spec_path}: {exc}") from None
+    base: dict[str, Any] = {}
+    if spec.get("base"):
+        base = cfgmod.read_yaml(cfgmod.find_file(spec["base"], "configs")) or {}
+        if not isinstance(base, dict):
+            raise ActbenchError(f"{spec_path}: base {spec['base']} is not a mapping")
+    seeds = spec.get("seeds", 1)
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and 0 < seeds <= MAX_SEEDS:
+        seeds = list(range(seeds))
+    if not (
+        isinstance(seeds, list)
+        and 0 < len(seeds) <= MAX_SEEDS
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ActbenchError(
+            f"{spec_path}: seeds must be a count 1..{MAX_SEEDS} or a list of ints, "
+            f"got {cfgmod._short(seeds)}"
+        )
+    axes = spec.get("axes") or {}
+    if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
+        raise ActbenchError(f"{spec_path}: axes must map keys to non-empty lists of values")
+    total = len(seeds)
+    for values in axes.values():
+        total *= len(values)
+    if total > MAX_RUNS:
+        raise ActbenchError(f"{spec_path}: {total} runs planned; a sweep holds at most {MAX_RUNS}")
+    runs = []
+    for combo in itertools.product(*axes.values()):
+        data = copy.deepcopy(base)
+        for key, value in zip(axes, combo, strict=True):
+            _set_path(data, key, value)
+        for seed in seeds:
+            try:
+                cfg = cfgmod.from_mapping(cfgmod.apply_overrides({**data, "seed": seed}, overrides))
+            except ActbenchError as exc:
+                raise ActbenchError(f"{spec_path}: {exc}") from None
+            cfg = fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at
+            extra = [a for a in (_axis_name(k, v) for k, v in zip(axes, combo, strict=True)) if a]
+            runs.append((run_name(cfg, extra), cfg))
+    names = [n for n, _ in runs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ActbenchError(
+            f"{spec_path}: runs share a name ({', '.join(dupes)}); repeated axis values?"
+        )
+    return Sweep(name, runs)
+
+
+@dataclass
+class Plan:
+    """What a sweep will do with one run folder."""
+
+    action: str  # new | skip | resume | redo | locked | damaged | mismatch
+    detail: str = ""  # why: the status found, the owner, the damage, the differing keys
+
+
+def plan_run(path: Path, cfg: Config) -> Plan:
+    """Decide from what is in `path` (nothing is changed): a folder counts as this run only
+    when its fingerprint equals cfg's."""
+    from actbench.rundir import CHECKPOINT, SUMMARY, DamagedRun, RunDir, load_run
+
+    if not path.exists():
+        return Plan("new")
+    pid = RunDir(path).locked_by_other()
+    if pid is not None:
+        return Plan("locked", f"being trained by process {pid}")
+    try:
+        run = load_run(path)
+    except DamagedRun as exc:
+        if _raw_status(path / SUMMARY) == "failed":  # an older release's bare failure record
+            return Plan("redo", "failed before")
+        return Plan("damaged", str(exc))
+    except ActbenchError as exc:
+        return Plan("damaged", str(exc))
+    if run.fingerprint != cfgmod.fingerprint(cfg):
+        return Plan("mismatch", "; ".join(cfgmod.differences(run.cfg, cfg)) or "fingerprint")
+    if run.status in ("completed", "stalled", "diverged"):
+        return Plan("skip", run.status)
+    if run.status == "running":
+        return Plan("locked", f"running in process {run.summary.get('pid')}")
+    if run.status in ("interrupted", "incomplete") and (path / CHECKPOINT).is_file():
+        return Plan("resume", f"{run.status} after epoch {run.summary.get('epochs')}")
+    return Plan("redo", run.status)
+
+
+def _raw_status(path: Path) -> str | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("status") if isinstance(data, dict) else None
+
+
+def check_plans(folder: Path, plans: dict[str, Plan]) -> None:
+    """Stop before training anything when a planned folder holds another experiment."""
+    clash = {name: p for name, p in plans.items() if p.action == "mismatch"}
+    if not clash:
+        return
+    name, first = next(iter(clash.items()))
+    raise ActbenchError(
+        f"{len(clash)} run folder(s) in {folder} hold a different experiment than planned, e.g. "
+        f"{name} ({first.detail}); nothing was trained. Use another sweep name or --runs-dir, "
+        f"or add --beside to train the new runs next to the old ones"
+    )
+
+
+# ---------------------------------------------------------------------------- workers
+
+_events: Any = None  # queue of progress events, set in each worker
+
+
+def _init_worker(queue: Any) -> None:
+    global _events
+    _events = queue
+
+
+def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
+    """Train (or resume, skip or redo) one run of a sweep under its lock; never raises."""
+    from actbench import runner
+    from actbench.rundir import RunDir, RunLocked
+
+    path = folder / name
+    if threads and not cfg.train.threads:
+        cfg.train.threads = threads
+    epoch = [0]
+
+    def progress(done: int, total: int, _loss: float) -> None:
+        if _events is not None:
+            _events.put((name, epoch[0] + 1, cfg.train.epochs, done, total))
+
+    def on_epoch(result: Any) -> None:
+        epoch[0] = result.epoch
+
+    run = RunDir(path)
+    trainer = None
+    try:
+        run.lock()
+    except RunLocked as exc:
+        return Outcome(name, "skipped", f"being trained by process {exc.pid}")
+    except ActbenchError as exc:
+        return Outcome(name, "failed", str(exc))
+    try:
+        plan = plan_run(path, cfg)  # again, under the lock: another sweep may have finished it
+        if plan.action in ("skip", "locked"):
+            return Outcome(name, "skipped", plan.detail)
+        if plan.action in ("damaged", "mismatch"):
+            return Outcome(name, plan.action, plan.detail + "; left alone")
+        if plan.action == "resume":
+            run, trainer = runner.prepare_resume(path)
+            epoch[0] = trainer.epoch
+            summary = runner.execute(
+                run, trainer, resumed=True, progress=progress, on_epoch=on_epoch
+            )
+        else:
+            trainer = runner.prepare(cfg)
+            if plan.action == "redo":
+                RunDir(path).set_aside()  # the failed attempt is kept, never deleted
+            run = RunDir.create(folder, name, unique=False)
+            summary = runner.execute(run, trainer, progress=progress, on_epoch=on_epoch)
+    except Exception as exc:  # one broken run must not stop the sweep
+        detail = str(exc) if isinstance(exc, ActbenchError) else traceback.format_exc(limit=3)
+        if trainer is not None and run.path.is_dir() and not (run.path / "summary.json").exists():
+            run.write_summary(_failed_summary(name, trainer.cfg, str(exc)))
+        return Outcome(name, "failed", detail.strip().splitlines()[-1])
+    finally:
+        run.unlock()
+    acc = summary.get("final_test_acc")
+    detail = f"{100 * acc:.2f}%" if acc is not None else ""
+    return Outcome(name, summary["status"], detail)
+
+
+def _failed_summary(name: str, cfg: Config, error: str) -> dict[str, Any]:
+    """A valid summary.json for a run that failed before it could write its own."""
+    return {
+        "name": name,
+        "status": "failed",
+        "fingerprint": cfgmod.fingerprint(cfg),
+        "dataset": cfg.data.dataset,
+        "net": cfg.model.net,
+        "activation": cfgmod.activation_label(cfg.activation),
+        "seed": cfg.seed,
+        "error": error,
+    }
+
+
+def parse_workers(text: str, sweep: Sweep) -> tuple[int, int]:
+    """(workers, threads per worker; 0 = torch's default) from --workers N or auto."""
+    cores = os.cpu_count() or 1
+    if text == "auto":
+        nets = {cfg.model.net for _, cfg in sweep.runs}
+        per = max(THREADS_PER_WORKER.get(n, 1) for n in nets) if nets else 1
+        workers = max(1, min(cores // per, len(sweep.runs)))
+        return workers, max(1, cores // workers)
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise ActbenchError(f"--workers: {text!r} is not allowed; give 1..256 or auto")
+    workers = int(text)
+    return workers, (max(1, cores // workers) if workers > 1 else 0)
+
+
+def beside_name(name: str, cfg: Config) -> str:
+    """The name a run gets with --beside when its planned folder holds another experiment."""
+    return f"{name}-{cfgmod.fingerprint(cfg)[:8]}"
+
+
+def plan_all(sweep: Sweep, folder: Path, beside: bool = False) -> list[tuple[str, Config, Plan]]:
+    """(name, config, plan) per run; with beside, runs whose folder holds another experiment
+    move to beside_name."""
+    out = []
+    for name, cfg in sweep.runs:
+        plan = plan_run(folder / name, cfg)
+        if beside and plan.action == "mismatch":
+            name = beside_name(name, cfg)
+            plan = plan_run(folder / name, cfg)
+        out.append((name, cfg, plan))
+    return out
+
+
+def execute(
+    sweep: Sweep,
+    folder: Path,
+    workers: int = 1,
+    on_event: Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    beside: bool = False,
+    threads: int = 0,
+) -> list[Outcome]:
+    """Train every run of the sweep into `folder`, `workers` at a time. Raises before training
+    anything if a planned folder holds another experiment."""
+    from actbench.rundir import ensure_dir
+
+    plans = plan_all(sweep, folder, beside)
+    check_plans(folder, {n: p for n, _, p in plans})
+    ensure_dir(folder)
+    outcomes: list[Outcome] = []
+    todo = []
+
+    def report(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    for name, cfg, plan in plans:  # decided here: no worker start-up for them
+        if plan.action in ("skip", "locked"):
+            report(Outcome(name, "skipped", plan.detail))
+        elif plan.action == "damaged":
+            report(Outcome(name, "damaged", plan.detail + "; left alone"))
+        else:
+            todo.append((name, cfg))
+    workers = min(workers, len(todo))
+    if workers <= 1:
+        _init_worker(_Forward(on_event))
+        try:
+            for name, cfg in todo:
+                report(train_one(name, cfg, folder, threads))
+                if outcomes[-1].status == "interrupted":
+                    break
+        finally:
+            _init_worker(None)
+        return outcomes
+    ctx = mp.get_context("spawn")  # torch and fork do not mix
+    queue = ctx.Manager().Queue()
+    with cf.ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(queue,)) as pool:
+        pending = {pool.submit(train_one, n, c, folder, threads) for n, c in todo}
+        try:
+            while pending:
+                done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                _drain(queue, on_event)
+                for fut in done:
+                    report(fut.result())
+        except KeyboardInterrupt:
+            # Workers got the same Ctrl-C and end their runs cleanly; start no new ones.
+            for fut in pending:
+                fut.cancel()
+            for fut in cf.as_completed([f for f in pending if not f.cancelled()]):
+                report(fut.result())
+    return outcomes
+
+
+class _Forward:
+    """In-process stand-in for the worker queue."""
+
+    def __init__(self, on_event: Event | None) -> None:
+        self.on_event = on_event
+
+    def put(self, event: tuple[str, int, int, int, int]) -> None:
+        if self.on_event is not None:
+            self.on_event(*event)
+
+
+def _drain(queue: Any, on_event: Event | None) -> None:
+    import queue as queue_mod
+
+    while True:
+        try:
+            event = queue.get_nowait()
+        except queue_mod.Empty:
+            return
+        if on_event is not None:
+            on_event(*event)
+
+
+def write_summaries(folder: Path) -> list[Path]:
+    """summary.csv and summary.md over the sweep folder's runs (compare's default tables)."""
+    from actbench import compare
+    from actbench.rundir import atomic_write, collect
+
+    runs, _ = collect([folder])
+    if not any(r.completed for r in runs):
+        return []
+    tables = compare.build_tables(runs)
+    written = []
+    for fmt, fname in (("csv", "summary.csv"), ("markdown", "summary.md")):
+        atomic_write(folder / fname, compare.render(tables, fmt))
+        written.append(folder / fname)
+    return written
