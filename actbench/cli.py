@@ -151,7 +151,10 @@ def _report_end(run_path: Path, summary: dict[str, Any]) -> None:
 @app.command()
 def train(
     config: Path = typer.Option(
-        None, "--config", "-c", help="YAML config: a path, or a shipped config's name (prelu, prelu.yaml)."
+        None,
+        "--config",
+        "-c",
+        help="YAML config: a path, or a shipped config's name (prelu, prelu.yaml).",
     ),
     set_: list[str] = typer.Option(
         [], "--set", "-s", help="Override a key: --set train.epochs=2 (repeatable)."
@@ -257,7 +260,9 @@ def compare(
 
 @app.command()
 def sweep(
-    config: Path = typer.Option(..., "--config", "-c", help="Sweep YAML: a path, or a shipped sweep's name."),
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="Sweep YAML: a path, or a shipped sweep's name."
+    ),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a key in every run."),
     runs_dir: Path = typer.Option(Path("runs"), help="Parent of the sweep folder."),
     name: str = typer.Option(None, help="Sweep folder name (default: the sweep file's name)."),
@@ -448,21 +453,21 @@ def export_tensorboard(
 
 @app.command("list")
 def list_() -> None:
-    """The registered activations (with their parameters) and networks."""
-    from actbench.config import ACTIVATION_PARAMS, NETS, ActivationConfig
+    """The registered activations (with their parameters), networks and data sets."""
+    from actbench.config import ActivationConfig
+    from actbench.registry import ACTIVATIONS, DATASETS, NETWORKS
 
     defaults = ActivationConfig()
     typer.echo("activations:")
-    for name, params in ACTIVATION_PARAMS.items():
-        shown = ", ".join(f"{p}={getattr(defaults, p)!r:.6}" for p in params)
-        typer.echo(f"  {name:<11} {shown}".rstrip())
+    for name, spec in ACTIVATIONS.items():
+        shown = ", ".join(f"{p}={getattr(defaults, p)!r:.6}" for p in spec.params)
+        typer.echo(f"  {name:<11} {shown:<30} {spec.description}".rstrip())
     typer.echo("networks:")
-    descriptions = {
-        "lenet": "LeNet-style: conv 1->10, conv 10->20 + Dropout2d, fc 320->50, fc 50->10",
-        "lenetpp": "LeNet++: six 5x5 convs 32-32-64-64-128-128, fc ->2 (2-D features), fc 2->10",
-    }
-    for net in NETS:
-        typer.echo(f"  {net:<11} {descriptions[net]}")
+    for name, net in NETWORKS.items():
+        typer.echo(f"  {name:<11} {net.description}; sites: {', '.join(net.sites)}")
+    typer.echo("datasets:")
+    for name, ds in DATASETS.items():
+        typer.echo(f"  {name:<13} {ds.description}")
 
 
 def main() -> None:

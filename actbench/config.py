@@ -17,10 +17,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from actbench import registry
 from actbench.errors import ActbenchError
 
-DATASETS = ("mnist", "fashion_mnist")
-NETS = ("lenet", "lenetpp")
+DATASETS = tuple(registry.DATASETS)
+NETS = tuple(registry.NETWORKS)
 INITS = ("auto", "torch")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -188,23 +189,9 @@ SECTIONS: dict[str, type[_Section]] = {
     "train": TrainConfig,
 }
 
-# Which ActivationConfig fields each activation reads; the registry in activations.py is
-# checked against this table by the tests so the two cannot drift apart.
+# Which ActivationConfig fields each activation reads (from the registry).
 ACTIVATION_PARAMS: dict[str, tuple[str, ...]] = {
-    "relu": (),
-    "leaky_relu": ("negative_slope",),
-    "prelu": ("per_channel", "init"),
-    "rrelu": ("lower", "upper"),
-    "elu": ("alpha",),
-    "selu": (),
-    "celu": ("alpha",),
-    "gelu": (),
-    "silu": (),
-    "mish": (),
-    "softplus": (),
-    "hardswish": (),
-    "tanh": (),
-    "sigmoid": (),
+    name: spec.params for name, spec in registry.ACTIVATIONS.items()
 }
 # Which OptimConfig schedule fields each schedule reads.
 SCHEDULE_PARAMS: dict[str, tuple[str, ...]] = {
@@ -450,8 +437,7 @@ def find_file(name: str | os.PathLike[str], folder: str) -> Path:
             return candidate
     available = ", ".join(sorted(p.stem for p in (PACKAGE / folder).glob("*.yaml")))
     raise ActbenchError(
-        f"config file not found: {name} (not a file here, nor a shipped {folder[:-1]}: "
-        f"{available})"
+        f"config file not found: {name} (not a file here, nor a shipped {folder[:-1]}: {available})"
     )
 
 

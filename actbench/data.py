@@ -11,42 +11,14 @@ import torch
 
 from actbench.config import DataConfig, default_data_root
 from actbench.errors import ActbenchError
+from actbench.registry import DATASETS
 
-FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}  # torchvision's layout
-# Per-dataset pixel mean and std on the training set, after scaling to [0, 1].
-STATS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # IDX headers: ubyte 3-D / 1-D
 FILES = {  # name -> (magic, count)
     "train-images-idx3-ubyte": (IMAGE_MAGIC, 60_000),
     "train-labels-idx1-ubyte": (LABEL_MAGIC, 60_000),
     "t10k-images-idx3-ubyte": (IMAGE_MAGIC, 10_000),
     "t10k-labels-idx1-ubyte": (LABEL_MAGIC, 10_000),
-}
-SHA256 = {  # of the uncompressed originals
-    "MNIST/raw/train-images-idx3-ubyte": (
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
-    ),
-    "MNIST/raw/train-labels-idx1-ubyte": (
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
-    ),
-    "MNIST/raw/t10k-images-idx3-ubyte": (
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
-    ),
-    "MNIST/raw/t10k-labels-idx1-ubyte": (
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
-    ),
-    "FashionMNIST/raw/train-images-idx3-ubyte": (
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
-    ),
-    "FashionMNIST/raw/train-labels-idx1-ubyte": (
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
-    ),
-    "FashionMNIST/raw/t10k-images-idx3-ubyte": (
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
-    ),
-    "FashionMNIST/raw/t10k-labels-idx1-ubyte": (
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
-    ),
 }
 SIDE = 28  # image height and width in pixels
 
@@ -79,13 +51,14 @@ def check_files(dataset: str, root: Path) -> None:
 
 
 def _check_files(dataset: str, root: Path) -> None:
-    raw = root / FOLDERS[dataset] / "raw"
+    spec = DATASETS[dataset]
+    raw = root / spec.folder / "raw"
     missing = [name for name in FILES if not (raw / name).is_file()]
     if missing:
         raise ActbenchError(
             f"{dataset} not found: {raw} lacks {', '.join(missing)}. Put the uncompressed IDX "
             f"files there, point data.root, --data-dir or $ACTBENCH_DATA at the folder holding "
-            f"{FOLDERS[dataset]}/raw, or set data.download=true on a machine with internet"
+            f"{spec.folder}/raw, or set data.download=true on a machine with internet"
         )
     for name, (magic, count) in FILES.items():
         path = raw / name
@@ -101,7 +74,7 @@ def _check_files(dataset: str, root: Path) -> None:
                 f"header {(magic, *dims)}, found {stat.st_size} bytes with header {got}; "
                 f"replace it with the original"
             )
-        known = SHA256.get(f"{FOLDERS[dataset]}/raw/{name}")
+        known = spec.sha256.get(name)
         if known and _sha256(path, stat.st_size, stat.st_mtime_ns) != known:
             raise ActbenchError(
                 f"corrupted data file {path}: its SHA-256 does not match the original's; "
@@ -112,7 +85,7 @@ def _check_files(dataset: str, root: Path) -> None:
 def _dataset_class(dataset: str) -> type:
     from torchvision import datasets  # slow import: only when data is really loaded
 
-    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
+    return getattr(datasets, DATASETS[dataset].torchvision)
 
 
 def _download(dataset: str, root: Path) -> None:
@@ -131,7 +104,7 @@ def load(cfg: DataConfig, device: torch.device) -> tuple[Split, Split]:
         _download(cfg.dataset, root)
     check_files(cfg.dataset, root)
     cls = _dataset_class(cfg.dataset)
-    mean, std = STATS[cfg.dataset]
+    mean, std = DATASETS[cfg.dataset].mean, DATASETS[cfg.dataset].std
     splits = []
     for train in (True, False):
         ds = cls(str(root), train=train, download=False)

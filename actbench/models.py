@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from actbench import activations
+from actbench import activations, registry
 from actbench.config import ActivationConfig, ModelConfig
 
 INPUT_SHAPE = (1, 28, 28)  # MNIST / Fashion-MNIST: channels, height, width
@@ -88,9 +88,6 @@ class LeNetPP(nn.Module):
         return self.fc2(self.embed(x)[1])
 
 
-NETWORKS: dict[str, type[nn.Module]] = {"lenet": LeNet, "lenetpp": LeNetPP}
-
-
 def init_weights(model: nn.Module, act: ActivationConfig, seed: int) -> None:
     """He normal with the activation's gain (LeCun for SELU), zero biases; the classifier
     gets gain 1. One generator draws the same numbers whatever the activation."""
@@ -109,7 +106,7 @@ def init_weights(model: nn.Module, act: ActivationConfig, seed: int) -> None:
 def build(cfg: ModelConfig, act: ActivationConfig, seed: int) -> nn.Module:
     """A freshly initialised network."""
     torch.manual_seed(seed)  # init: torch draws framework defaults from the global RNG
-    model = NETWORKS[cfg.net](act)
+    model = registry.resolve(registry.NETWORKS[cfg.net].cls)(act)
     if cfg.init == "auto":
         init_weights(model, act, seed)
     return model

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from actbench import activations, models
-from actbench.config import ACTIVATION_PARAMS, ActivationConfig, ModelConfig
+from actbench import activations, data, models, registry
+from actbench.config import ActivationConfig, ModelConfig
 from actbench.errors import ActbenchError
 
-NETS = list(models.NETWORKS)
+NETS = list(registry.NETWORKS)
 # Expected sites and their channel counts, in network order.
 SITES = {
     "lenet": {"conv1": 10, "conv2": 20, "fc1": 50},
@@ -28,10 +28,27 @@ SITES = {
 }
 
 
-def test_registry_matches_config_table() -> None:
-    assert list(activations.ACTIVATIONS) == list(ACTIVATION_PARAMS)
+def test_registries_are_complete() -> None:
     for name in ("relu", "leaky_relu", "prelu", "rrelu", "elu", "selu"):
-        assert name in activations.ACTIVATIONS
+        assert name in registry.ACTIVATIONS
+    for name, spec in registry.ACTIVATIONS.items():
+        assert isinstance(activations.create(ActivationConfig(name=name), 3), nn.Module)
+        assert set(spec.params) <= set(ActivationConfig.model_fields), name
+        assert spec.gain(ActivationConfig(name=name)) > 0
+    for name, net in registry.NETWORKS.items():
+        model = models.build(ModelConfig(net=name), ActivationConfig(), 0)
+        assert tuple(models.activation_sites(model)) == net.sites
+    for name, ds in registry.DATASETS.items():
+        assert set(ds.sha256) == set(data.FILES), name
+        assert 0 < ds.mean < 1 and 0 < ds.std < 1
+
+
+def test_registries_import_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, actbench.registry, actbench.config; print('torch' in sys.modules)"
+    assert subprocess.check_output([sys.executable, "-c", code], text=True).strip() == "False"
 
 
 def test_unknown_activation_lists_valid_names() -> None:
@@ -40,7 +57,7 @@ def test_unknown_activation_lists_valid_names() -> None:
 
 
 @pytest.mark.parametrize("net", NETS)
-@pytest.mark.parametrize("name", list(activations.ACTIVATIONS))
+@pytest.mark.parametrize("name", list(registry.ACTIVATIONS))
 def test_every_activation_trains_on_every_net(name: str, net: str) -> None:
     model = models.build(ModelConfig(net=net), ActivationConfig(name=name), seed=0)
     out = model(torch.randn(4, 1, 28, 28))
