@@ -318,12 +318,11 @@ def validate(
             f"activation.lower ({act.lower:g}) must be <= activation.upper ({act.upper:g})"
         )
     if cfg.optim.schedule == "multistep":
+        # Milestones past the last epoch are allowed (never reached), so a shortened run of
+        # a shipped recipe (--set train.epochs=1) stays valid.
         ms = cfg.optim.milestones
-        if not ms or ms != sorted(set(ms)) or ms[-1] > cfg.train.epochs:
-            raise ActbenchError(
-                f"optim.milestones: {ms} must be increasing epochs within 1..train.epochs "
-                f"({cfg.train.epochs})"
-            )
+        if not ms or ms != sorted(set(ms)):
+            raise ActbenchError(f"optim.milestones: {ms} must be increasing epochs, e.g. [5, 8]")
     return cfg
 
 
