@@ -15,7 +15,7 @@ help: ## List targets
 $(VENV): pyproject.toml constraints.txt
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -c constraints.txt -e '.[dev,tensorboard]'
+	.venv/bin/pip install --quiet -c constraints.txt -e '.[dev,tensorboard,ray]'
 	touch $@
 
 install: $(VENV) data ## Build .venv (pinned torch/torchvision) and install actbench editable

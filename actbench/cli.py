@@ -270,6 +270,18 @@ def sweep(
     workers: str = typer.Option(
         "auto", help="Runs trained at a time (processes): a number, or auto (cores and net)."
     ),
+    backend: str = typer.Option(
+        "local", help="local (a process pool on this machine) | ray (tasks on a Ray cluster)."
+    ),
+    address: str = typer.Option(
+        None,
+        help="--backend ray: the cluster (auto, ray://HOST:PORT, HOST:PORT); none: a "
+        "local Ray started for the sweep.",
+    ),
+    cpus_per_run: float = typer.Option(1.0, help="--backend ray: CPUs per run (its threads)."),
+    gpus_per_run: float = typer.Option(
+        0.0, help="--backend ray: GPUs per run; fractions share a GPU (0.25: four runs)."
+    ),
     beside: bool = typer.Option(
         False,
         "--beside",
@@ -290,6 +302,22 @@ def sweep(
     folder = runs_dir / plan.name
     n_workers, threads = sw.parse_workers(workers, plan)
     check_can_create(folder)
+    ray_options = None
+    if backend not in ("local", "ray"):
+        raise ActbenchError(f"--backend: unknown {backend!r}; allowed: local, ray")
+    if backend == "ray":
+        from actbench.ray_backend import import_ray
+
+        import_ray()  # not installed: say so before anything is planned or written
+        if cpus_per_run <= 0 or gpus_per_run < 0:
+            raise ActbenchError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+        ray_options = {
+            "address": address,
+            "cpus_per_run": cpus_per_run,
+            "gpus_per_run": gpus_per_run,
+        }
+    elif address is not None:
+        raise ActbenchError("--address applies to --backend ray only")
     if dry_run:
         plans = sw.plan_all(plan, folder, beside)
         for name, _, p in plans:
@@ -304,7 +332,7 @@ def sweep(
         return
     with _SweepDisplay(len(plan.runs)) as display:
         outcomes = sw.execute(
-            plan, folder, n_workers, display.event, display.outcome, beside, threads
+            plan, folder, n_workers, display.event, display.outcome, beside, threads, ray_options
         )
     for path in sw.write_summaries(folder):
         typer.echo(f"wrote {path}")

@@ -332,6 +332,8 @@ class RunDir:
             "pid": os.getpid(),
             "host": HOST,
         }
+        if os.environ.get("ACTBENCH_NODE"):  # set by the Ray backend: the node that trained
+            summary["node"] = os.environ["ACTBENCH_NODE"]
         atomic_write(self.path / SUMMARY, json.dumps(summary, indent=2, allow_nan=True) + "\n")
 
     def append_metrics(self, row: dict[str, Any]) -> None:

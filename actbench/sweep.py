@@ -318,9 +318,11 @@ def execute(
     on_outcome: Callable[[Outcome], None] | None = None,
     beside: bool = False,
     threads: int = 0,
+    ray: dict[str, Any] | None = None,
 ) -> list[Outcome]:
-    """Train every run of the sweep into `folder`, `workers` at a time. Raises before training
-    anything if a planned folder holds another experiment."""
+    """Train every run of the sweep into `folder`, `workers` at a time, or as Ray tasks when
+    `ray` holds the Ray options (address, cpus_per_run, gpus_per_run). Raises before
+    training anything if a planned folder holds another experiment."""
     from actbench.rundir import ensure_dir
 
     plans = plan_all(sweep, folder, beside)
@@ -341,6 +343,12 @@ def execute(
             report(Outcome(name, "damaged", plan.detail + "; left alone"))
         else:
             todo.append((name, cfg))
+    if ray is not None:
+        if todo:  # nothing to train: no cluster to start
+            from actbench import ray_backend
+
+            ray_backend.execute(sweep, folder, todo, report, on_event, **ray)
+        return outcomes
     workers = min(workers, len(todo))
     if workers <= 1:
         _init_worker(_Forward(on_event))

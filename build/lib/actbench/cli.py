@@ -151,7 +151,10 @@ def _report_end(run_path: Path, summary: dict[str, Any]) -> None:
 @app.command()
 def train(
     config: Path = typer.Option(
-        None, "--config", "-c", help="YAML config: a path, or a shipped config's name (prelu, prelu.yaml)."
+        None,
+        "--config",
+        "-c",
+        help="YAML config: a path, or a shipped config's name (prelu, prelu.yaml).",
     ),
     set_: list[str] = typer.Option(
         [], "--set", "-s", help="Override a key: --set train.epochs=2 (repeatable)."
@@ -257,7 +260,9 @@ def compare(
 
 @app.command()
 def sweep(
-    config: Path = typer.Option(..., "--config", "-c", help="Sweep YAML: a path, or a shipped sweep's name."),
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="Sweep YAML: a path, or a shipped sweep's name."
+    ),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a key in every run."),
     runs_dir: Path = typer.Option(Path("runs"), help="Parent of the sweep folder."),
     name: str = typer.Option(None, help="Sweep folder name (default: the sweep file's name)."),

@@ -450,8 +450,7 @@ def find_file(name: str | os.PathLike[str], folder: str) -> Path:
             return candidate
     available = ", ".join(sorted(p.stem for p in (PACKAGE / folder).glob("*.yaml")))
     raise ActbenchError(
-        f"config file not found: {name} (not a file here, nor a shipped {folder[:-1]}: "
-        f"{available})"
+        f"config file not found: {name} (not a file here, nor a shipped {folder[:-1]}: {available})"
     )
 
 

@@ -1,0 +1,247 @@
+"""Sweeps on a Ray cluster, with the local backend's guarantees.
+
+The driver owns the sweep folder: it plans every run (fingerprints, skip / resume / redo),
+holds each run's lock, and is the only process that writes there. A run is a Ray task that
+trains in a worker-local temporary folder and sends its files to a store actor on the
+driver's node after every epoch's checkpoint; the driver writes them into the folder. A task
+that starts (or restarts after its node died: Ray retries it) takes the latest files from
+that store and resumes from the checkpoint, so a lost node costs at most the epoch in
+progress. No shared filesystem is needed. Ray is imported only here."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from actbench.config import Config
+from actbench.errors import ActbenchError
+from actbench.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    FEATURES,
+    METRICS,
+    MODEL,
+    SLOPES,
+    SUMMARY,
+    RunDir,
+    atomic_write,
+)
+from actbench.sweep import Event, Outcome, Sweep
+
+INSTALL = "pip install 'actbench[ray]'  (or: pip install ray)"
+RUN_FILES = (CONFIG, SUMMARY, METRICS, SLOPES, CHECKPOINT, MODEL, FEATURES)
+NODE_ENV = "ACTBENCH_NODE"  # set in a Ray task: summary.json records the node that trained it
+RETRIES = 3  # a task whose node dies is restarted this often (from its last checkpoint)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ActbenchError(f"--backend ray needs Ray, which is not installed; {INSTALL}") from None
+    return ray
+
+
+def read_files(path: Path) -> dict[str, bytes]:
+    """The run's files that travel (all of them but the lock)."""
+    return {n: (path / n).read_bytes() for n in RUN_FILES if (path / n).is_file()}
+
+
+class _Store:
+    """Lives on the driver's node: the latest files of every run, and what changed since the
+    driver last asked (files and progress events)."""
+
+    def __init__(self, initial: dict[str, dict[str, bytes]]) -> None:
+        self.latest = {name: dict(files) for name, files in initial.items()}
+        self.updates: list[tuple[str, dict[str, bytes]]] = []
+        self.events: list[tuple[Any, ...]] = []
+
+    def put(self, name: str, files: dict[str, bytes]) -> None:
+        self.latest.setdefault(name, {}).update(files)
+        self.updates.append((name, files))
+
+    def get(self, name: str) -> dict[str, bytes]:
+        return self.latest.get(name, {})
+
+    def progress(self, event: tuple[Any, ...]) -> None:
+        self.events.append(event)
+
+    def drain(self) -> tuple[list[tuple[str, dict[str, bytes]]], list[tuple[Any, ...]]]:
+        out = (self.updates, self.events)
+        self.updates, self.events = [], []
+        return out
+
+
+def _train_task(name: str, cfg: Config, store: Any) -> dict[str, Any]:
+    """One run in a Ray worker: resume from the store's files if it has any, train, and
+    send the files back after every epoch; returns the final summary."""
+    import json
+
+    import ray
+
+    from actbench import runner
+
+    os.environ[NODE_ENV] = ray.get_runtime_context().get_node_id()
+    files = ray.get(store.get.remote(name))
+    with tempfile.TemporaryDirectory(prefix="actbench-") as tmp:
+        path = Path(tmp) / name
+        path.mkdir()
+
+        def send(*_: Any) -> None:
+            ray.get(store.put.remote(name, read_files(path)))  # delivered before going on
+
+        def progress(done: int, total: int, _loss: float) -> None:
+            store.progress.remote((name, epoch[0] + 1, cfg.train.epochs, done, total))
+
+        epoch = [0]
+
+        def on_epoch(result: Any) -> None:
+            epoch[0] = result.epoch
+            send()
+
+        if CHECKPOINT in files:
+            for fname, data in files.items():
+                (path / fname).write_bytes(data)
+            summary = json.loads(files[SUMMARY])
+            if summary.get("status") == "running":  # its previous attempt's node is gone
+                summary["status"] = "interrupted"
+                (path / SUMMARY).write_text(json.dumps(summary))
+            data_dir = Path(cfg.data.root) if cfg.data.root else None
+            run, trainer = runner.prepare_resume(path, data_dir)
+            epoch[0] = trainer.epoch
+            result = runner.execute(
+                run, trainer, resumed=True, progress=progress, on_epoch=on_epoch
+            )
+        else:
+            trainer = runner.prepare(cfg)
+            run = RunDir(path)
+            result = runner.execute(run, trainer, progress=progress, on_epoch=on_epoch)
+        send()
+        return result
+
+
+def execute(
+    sweep: Sweep,
+    folder: Path,
+    todo: list[tuple[str, Config]],
+    report: Callable[[Outcome], None],
+    on_event: Event | None,
+    *,
+    address: str | None,
+    cpus_per_run: float,
+    gpus_per_run: float,
+) -> None:
+    """Train `todo` (planned by the caller, who reported the rest) on Ray."""
+    from actbench.rundir import RunLocked
+    from actbench.sweep import plan_run
+
+    ray = import_ray()
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            **({} if address else {"num_cpus": os.cpu_count() or 1}),
+        )
+    except Exception as exc:  # connection refused, bad address, ...
+        raise ActbenchError(f"cannot start or reach Ray at {address or 'local'}: {exc}") from None
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        held, initial = {}, {}
+        for name, cfg in todo:
+            run = RunDir(folder / name)
+            try:
+                run.lock()  # the driver holds every lock for its tasks
+            except RunLocked as exc:
+                report(Outcome(name, "skipped", f"being trained by process {exc.pid}"))
+                continue
+            plan = plan_run(run.path, cfg)  # again, under the lock
+            if plan.action in ("skip", "locked", "damaged", "mismatch"):
+                run.unlock()
+                report(Outcome(name, "skipped" if plan.action != "damaged" else "damaged",
+                               plan.detail))  # fmt: skip
+                continue
+            if plan.action == "redo":
+                run.set_aside()
+            initial[name] = read_files(run.path) if plan.action == "resume" else {}
+            held[name] = (run, cfg)
+        here = ray.get_runtime_context().get_node_id()
+        store = (
+            ray.remote(_Store)
+            .options(
+                num_cpus=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+            )
+            .remote(initial)
+        )
+        task = ray.remote(_train_task).options(
+            num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=RETRIES
+        )
+        refs = {}
+        for name, (_, cfg) in held.items():
+            cfg = cfg.model_copy(deep=True)
+            if not cfg.train.threads:
+                cfg.train.threads = max(1, int(cpus_per_run))
+            refs[task.remote(name, cfg, store)] = name
+        latest: dict[str, dict[str, bytes]] = {}
+
+        def drain() -> None:
+            updates, events = ray.get(store.drain.remote())
+            for name, files in updates:
+                held[name][0].path.mkdir(exist_ok=True)
+                for fname, data in files.items():
+                    atomic_write(held[name][0].path / fname, data)
+                latest.setdefault(name, {}).update(files)
+            for event in events:
+                if on_event is not None:
+                    on_event(*event)
+
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+                drain()
+                for ref in ready:
+                    name = refs.pop(ref)
+                    try:
+                        summary = ray.get(ref)
+                        acc = summary.get("final_test_acc")
+                        detail = f"{100 * acc:.2f}%" if acc is not None else ""
+                        outcome = Outcome(name, summary["status"], detail)
+                    except Exception as exc:  # the run failed (after Ray's retries)
+                        cause = getattr(exc, "cause", None) or exc
+                        detail = str(cause) if isinstance(cause, ActbenchError) else (
+                            traceback.format_exception_only(type(cause), cause)[-1]
+                        )  # fmt: skip
+                        outcome = Outcome(name, "failed", detail.strip().splitlines()[-1])
+                    held[name][0].unlock()
+                    report(outcome)
+        except KeyboardInterrupt:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            drain()
+            for name in refs.values():
+                _mark_interrupted(held[name][0])
+                held[name][0].unlock()
+                report(Outcome(name, "interrupted", "resume by running the sweep again"))
+    finally:
+        ray.shutdown()
+
+
+def _mark_interrupted(run: RunDir) -> None:
+    """A run in flight when the driver stopped: resumable from the files the driver holds."""
+    import json
+
+    path = run.path / SUMMARY
+    if not path.is_file():
+        return
+    summary = json.loads(path.read_text())
+    if summary.get("status") == "running":
+        summary["status"] = "interrupted"
+        summary["resume_from_epoch"] = summary.get("epochs", 0)
+        atomic_write(path, json.dumps(summary, indent=2) + "\n")

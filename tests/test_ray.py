@@ -1,0 +1,186 @@
+"""Sweeps on a real Ray cluster: a local Ray, and two Ray nodes on this machine. Each test
+starts and stops only the Ray processes it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actbench import rundir
+from actbench.cli import app
+
+from .conftest import DATA_ROOT, REPO, needs_data
+
+ray = pytest.importorskip("ray")
+pytestmark = [pytest.mark.slow, needs_data]
+cli = CliRunner()
+SPEC = "name: tiny\nbase: relu.yaml\nseeds: 2\naxes:\n  activation: [{name: relu}, {name: prelu}]\n"
+QUICK = ["--set", "data.train_subset=300", "--set", "train.device=cpu"]
+ENV = {"ACTBENCH_DATA": str(DATA_ROOT), "RAY_AUTH_MODE": "disabled"}
+BOUND = 600  # seconds: any Ray test that takes longer has hung
+
+
+def _spec(tmp_path: Path) -> Path:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    return spec
+
+
+def _sweep(*args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "actbench", "sweep", *args]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a Ctrl-C for the driver only, as a terminal would send it
+    )
+
+
+def _metrics(path: Path) -> list[dict[str, float]]:
+    return [{k: v for k, v in m.items() if k != "seconds"} for m in rundir.load_run(path).metrics]
+
+
+def _wait_for(predicate, proc: subprocess.Popen[str]) -> None:  # type: ignore[no-untyped-def]
+    """Until the sweep has written what predicate looks for (polling its files)."""
+    deadline = time.monotonic() + BOUND
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sweep never wrote what the test waits for"
+        time.sleep(0.2)
+
+
+def _summaries(folder: Path) -> dict[str, dict]:
+    out = {}
+    for path in folder.glob("*/summary.json"):
+        try:
+            out[path.parent.name] = json.loads(path.read_text())
+        except ValueError:
+            continue
+    return out
+
+
+def test_ray_gives_the_local_backends_runs(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    args = ["sweep", "-c", str(spec), *QUICK, "--set", "train.epochs=2"]
+    local = cli.invoke(app, [*args, "--runs-dir", str(tmp_path / "local"), "--workers", "2"],
+                       env=ENV)  # fmt: skip
+    assert local.exit_code == 0, local.output
+    on_ray = subprocess.run(
+        [sys.executable, "-m", "actbench", *args, "--runs-dir", str(tmp_path / "ray"),
+         "--backend", "ray", "--cpus-per-run", "1"],
+        cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=BOUND,
+    )  # fmt: skip
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert on_ray.stdout.splitlines()[-1].startswith("4 completed, 0 failed, 0 skipped of 4 runs")
+    a, b = tmp_path / "local" / "tiny", tmp_path / "ray" / "tiny"
+    names = sorted(p.name for p in a.iterdir() if p.is_dir())
+    assert names == sorted(p.name for p in b.iterdir() if p.is_dir()) and len(names) == 4
+    for name in names:
+        assert (a / name / "config.yaml").read_text() == (b / name / "config.yaml").read_text()
+        assert _metrics(a / name) == _metrics(b / name)  # bit for bit: 1 thread each
+        assert rundir.load_run(a / name).slopes == rundir.load_run(b / name).slopes
+        assert "node" in json.loads((b / name / "summary.json").read_text())
+    assert (b / "summary.csv").read_text().count("\n") == (a / "summary.csv").read_text().count(
+        "\n"
+    )
+    # A finished sweep: every run skipped, no cluster started.
+    again = cli.invoke(
+        app, [*args, "--runs-dir", str(tmp_path / "ray"), "--backend", "ray"], env=ENV
+    )
+    assert again.exit_code == 0 and "0 completed, 0 failed, 4 skipped" in again.stdout
+
+
+def test_ctrl_c_then_rerun_completes(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    args = ["-c", str(spec), *QUICK, "--set", "train.epochs=4", "--runs-dir", str(tmp_path)]
+    folder = tmp_path / "tiny"
+    proc = _sweep(*args, "--backend", "ray", "--cpus-per-run", "1")
+    try:
+        _wait_for(lambda: any(s.get("epochs", 0) >= 1 for s in _summaries(folder).values()), proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=BOUND)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    statuses = {s["status"] for s in _summaries(folder).values()}
+    assert "interrupted" in statuses and "running" not in statuses
+    done = subprocess.run(
+        [sys.executable, "-m", "actbench", "sweep", *args, "--backend", "ray"],
+        cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=BOUND,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for name, summary in _summaries(folder).items():
+        assert summary["status"] == "completed", name
+        assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3, 4]  # each once
+
+
+@pytest.fixture
+def two_nodes() -> Iterator[tuple[object, object]]:
+    """A real Ray cluster of two nodes on this machine, one CPU each."""
+    from ray.cluster_utils import Cluster
+
+    os.environ.update(ENV)
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "object_store_memory": 80 * 2**20},
+    )
+    try:
+        worker = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+        cluster.wait_for_nodes()
+        yield cluster, worker
+    finally:
+        cluster.shutdown()
+
+
+def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) -> None:  # type: ignore[no-untyped-def]
+    cluster, worker = two_nodes
+    spec = _spec(tmp_path)
+    folder = tmp_path / "tiny"
+    proc = _sweep("-c", str(spec), *QUICK, "--set", "train.epochs=4", "--runs-dir",
+                  str(tmp_path), "--backend", "ray", "--address", cluster.address)  # fmt: skip
+    try:
+        # Wait until the second node has checkpointed an epoch of some run, then kill it.
+        _wait_for(
+            lambda: any(
+                s.get("node") == worker.node_id and s.get("epochs", 0) >= 1
+                for s in _summaries(folder).values()
+            ),
+            proc,
+        )
+        victim = next(n for n, s in _summaries(folder).items() if s.get("node") == worker.node_id)
+        cluster.remove_node(worker)
+        out, err = proc.communicate(timeout=BOUND)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1].startswith("4 completed, 0 failed, 0 skipped of 4 runs")
+    for name, summary in _summaries(folder).items():
+        assert summary["status"] == "completed", name
+        assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3, 4]  # exactly once
+    # It ran on the second node (seen above) and finished, resumed, on the head.
+    assert _summaries(folder)[victim]["node"] != worker.node_id
+
+
+def test_without_ray_exit_2_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    result = cli.invoke(app, ["sweep", "-c", str(_spec(tmp_path)), "--runs-dir", str(tmp_path),
+                              "--backend", "ray"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --backend ray needs Ray, which is not installed; ")
+    assert "pip install 'actbench[ray]'" in result.stderr and not (tmp_path / "tiny").exists()
