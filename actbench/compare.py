@@ -219,7 +219,7 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
         "not_completed",
     ]
     brief = [
-        Brief("group", "{}", ("group",)),
+        Brief("group", "{}", ("group",), wrap=True),
         Brief("n", "{}", ("n",)),
         Brief(f"final {m} %", "{} ± {}", (f"final_{m}_mean", f"final_{m}_std")),
         Brief("95% CI", "[{}, {}]", ("ci95_low", "ci95_high")),
@@ -230,9 +230,10 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
                 "diff [95% CI]",
                 "{} [{}, {}]",
                 ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high"),
+                wrap=True,
             ),
-            Brief("p", "{}", ("p_t",)),
-            Brief("verdict", "{}", ("verdict",)),
+            Brief("p", "{}", ("p_t",), number=".2g"),
+            Brief("verdict", "{}", ("verdict",), wrap=True),
         ]
     brief.append(Brief("stalled/div.", "{}/{}", ("stalled", "diverged")))
     if baseline is not None:
@@ -391,7 +392,10 @@ def slopes_by_group(g: Grouping) -> Table | None:
                     row += [None, None, 0]
             rows.append(row)
     note = "mean over runs of each run's mean a over the site's channels (channel-wise runs)"
-    return Table("Learned PReLU slopes by site", columns, rows, [note])
+    brief = [Brief("net", "{}", ("net",)), Brief("layer", "{}", ("layer",))]
+    brief += [Brief(f"{lab} (n)", "{} ± {} ({})", tuple(f"{lab} {s}" for s in ("mean", "std", "n")),
+                    number=".3f") for lab in groups]  # fmt: skip
+    return Table("Learned PReLU slopes by site", columns, rows, [note], brief)
 
 
 def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:

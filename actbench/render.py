@@ -19,6 +19,8 @@ class Brief:
     header: str
     pattern: str
     columns: tuple[str, ...]
+    wrap: bool = False  # may break over lines (at " [" or spaces) to fit NARROW
+    number: str = ".2f"  # format spec for float values (accuracies: hundredths of a point)
 
 
 @dataclass
@@ -74,7 +76,7 @@ def render(tables: list[Table], fmt: str, color: bool | None = None, wide: bool 
             for note in t.notes:
                 out.write(f"\n_{note}_\n")
         elif t.brief and not wide:
-            out.write(_narrow_table(t.title, *_brief(t), t.notes))
+            out.write(_narrow_table(t.title, *_brief(t), t.notes, [b.wrap for b in t.brief]))
         else:
             out.write(_rich_table(t.title, *_merged(t), t.notes, color))
     return out.getvalue()
@@ -83,7 +85,9 @@ def render(tables: list[Table], fmt: str, color: bool | None = None, wide: bool 
 NARROW = 100  # terminal columns the brief view fits
 
 
-def _narrow_table(title: str, columns: list[str], rows: list[list[str]], notes: list[str]) -> str:
+def _narrow_table(
+    title: str, columns: list[str], rows: list[list[str]], notes: list[str], wraps: list[bool]
+) -> str:
     """Plain-text table within NARROW columns: cells of the widest columns wrap at spaces
     (e.g. 'not distinguishable' over two lines) until the table fits."""
     import textwrap
@@ -100,7 +104,9 @@ def _narrow_table(title: str, columns: list[str], rows: list[list[str]], notes: 
         if sum(widths) + gap * (len(columns) - 1) <= NARROW:
             break
         wrappable = [
-            i for i in range(len(columns)) if any(len(r[i]) == 1 and " " in r[i][0] for r in cells)
+            i
+            for i in range(len(columns))
+            if wraps[i] and any(len(r[i]) == 1 and " " in r[i][0] for r in cells)
         ]
         if not wrappable:
             break
@@ -128,10 +134,8 @@ def _narrow_table(title: str, columns: list[str], rows: list[list[str]], notes: 
     return "\n".join(out) + "\n"
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) >= 0.005 or value == 0 else f"{value:.1e}"
-    return cell(value, "-")
+def _short(value: Any, number: str) -> str:
+    return format(value, number) if isinstance(value, float) else cell(value, "-")
 
 
 def _brief(t: Table) -> tuple[list[str], list[list[str]]]:
@@ -145,9 +149,9 @@ def _brief(t: Table) -> tuple[list[str], list[list[str]]]:
             if values[0] is None:
                 cells.append("-")
             elif None in values[1:]:  # e.g. n = 1: a mean without a std
-                cells.append(_short(values[0]))
+                cells.append(_short(values[0], b.number))
             else:
-                cells.append(b.pattern.format(*(_short(v) for v in values)))
+                cells.append(b.pattern.format(*(_short(v, b.number) for v in values)))
         rows.append(cells)
     return [b.header for b in t.brief], rows
 
