@@ -258,3 +258,34 @@ def test_terminal_table_fits_100_columns(paired: Path) -> None:
     assert stalled.rstrip().endswith("3/0")  # all three stalled, none diverged
     wide = cli.invoke(app, ["compare", str(paired), "--baseline", "relu", "--wide"]).stdout
     assert "p_wilcoxon" in wide and "best_acc" in wide and max(map(len, wide.splitlines())) > 100
+
+
+def test_compare_output_is_pinned(paired: Path) -> None:
+    """The whole terminal output on fixed runs: any change to a number or a word shows here."""
+    result = cli.invoke(app, ["compare", str(paired), "--baseline", "relu"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == PINNED
+
+
+PINNED = """\
+Test accuracy (%) by activation
+
+group  n  final acc %   95% CI           diff [95% CI]      p      verdict   stalled/div.
+─────  ─  ────────────  ───────────────  ─────────────────  ─────  ────────  ────────────
+prelu  3  98.37 ± 0.75  [96.50, 100.23]  0.53 [0.25, 0.82]  0.015  better    0/0
+relu   3  97.83 ± 0.76  [95.94, 99.73]   -                  -      baseline  0/0
+
+  n: distinct seeds of completed runs; final/best: test accuracy (%) at the last / best epoch; std:
+    sample std over seeds; ci95: t interval of the mean
+  diff: group minus baseline 'relu' on final accuracy; paired over matched seeds when both groups
+    hold the same seeds, else Welch's t-test; 'not distinguishable' when the difference's 95% CI
+    contains 0
+
+Learned PReLU slopes by site
+
+net    layer  prelu (n)
+─────  ─────  ─────────────────
+lenet  conv1  0.210 ± 0.010 (3)
+
+  mean over runs of each run's mean a over the site's channels (channel-wise runs)
+"""
