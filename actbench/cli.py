@@ -330,12 +330,16 @@ def sweep(
         )
         sw.check_plans(folder, {n: p for n, _, p in plans})
         return
+    import time
+
+    started = time.monotonic()
     with _SweepDisplay(len(plan.runs)) as display:
         outcomes = sw.execute(
             plan, folder, n_workers, display.event, display.outcome, beside, threads, ray_options
         )
     for path in sw.write_summaries(folder):
         typer.echo(f"wrote {path}")
+    typer.echo(f"wall time {(time.monotonic() - started) / 60:.1f} min")
     count = {s: sum(o.status == s for o in outcomes) for s in sw.OUTCOMES}
     shown = ("completed", "failed", "skipped")  # the others only when they occur
     typer.echo(
