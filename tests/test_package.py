@@ -4,6 +4,7 @@ repository on the path, has its shipped configs and trains from another folder."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,9 +18,15 @@ from .conftest import DATA_ROOT, REPO, needs_data
 @pytest.mark.slow
 @needs_data
 def test_wheel_installs_and_trains_from_another_folder(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # a copy: building writes build/ and egg-info beside the source
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "actbench", source / "actbench",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     dist = tmp_path / "dist"
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-             "-q", "-w", str(dist), str(REPO)]  # fmt: skip
+             "-q", "-w", str(dist), str(source)]  # fmt: skip
     subprocess.run(build, check=True, capture_output=True, cwd=tmp_path)
     (wheel,) = dist.glob("actbench-*.whl")
     env_dir = tmp_path / "env"

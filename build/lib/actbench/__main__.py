@@ -1,3 +1,0 @@
-from actbench.cli import main
-
-main()
