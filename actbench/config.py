@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from actbench import registry
 from actbench.errors import ActbenchError
@@ -62,41 +69,37 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Finite = Annotated[float, Field(ge=0, le=1e6)]
 
 
+def Choice(path: str, options: typing.Sequence[str]) -> Any:
+    """A str field that must be one of options, with a did-you-mean hint."""
+    return Annotated[str, AfterValidator(lambda v: check_choice(path, v, options))]
+
+
+# Which ActivationConfig fields each activation reads (from the registry).
+ACTIVATION_PARAMS: dict[str, tuple[str, ...]] = {
+    name: spec.params for name, spec in registry.ACTIVATIONS.items()
+}
+
+
 class DataConfig(_Section):
-    dataset: str = "mnist"  # mnist | fashion_mnist
+    dataset: Choice("data.dataset", DATASETS) = "mnist"  # mnist | fashion_mnist
     root: str | None = None  # None: $ACTBENCH_DATA, else ./data
     # first N training images (quick runs); None = all
     train_subset: Annotated[int, Field(ge=1, le=60_000)] | None = None
     download: bool = False  # let torchvision download (needs internet)
 
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, v: str) -> str:
-        return check_choice("data.dataset", v, DATASETS)
-
 
 class ModelConfig(_Section):
-    net: str = "lenet"  # lenet (LeNet-style, 2 conv + 2 fc) | lenetpp (LeNet++, 6 conv, 2-D fc)
+    net: Choice("model.net", NETS) = "lenet"  # lenet (LeNet-style) | lenetpp (LeNet++)
     # torch: framework default, what the shipped recipes were tuned with (He init trains ReLU
     # LeNet slower and blows up LeNet++ at lr 0.01, momentum 0.9); auto: He/LeCun normal
     # matched to the activation.
-    init: str = "torch"
-
-    @field_validator("net")
-    @classmethod
-    def _net(cls, v: str) -> str:
-        return check_choice("model.net", v, NETS)
-
-    @field_validator("init")
-    @classmethod
-    def _init(cls, v: str) -> str:
-        return check_choice("model.init", v, INITS)
+    init: Choice("model.init", INITS) = "torch"
 
 
 class ActivationConfig(_Section):
     """Activation name plus its parameters; only those the activation uses may be set."""
 
-    name: str = "relu"
+    name: Choice("activation.name", tuple(ACTIVATION_PARAMS)) = "relu"
     negative_slope: Finite = 0.01  # leaky_relu: slope for x < 0
     per_channel: bool = False  # prelu: one learned a per channel instead of one per site
     init: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.25  # prelu: initial a (PReLU paper)
@@ -104,21 +107,16 @@ class ActivationConfig(_Section):
     upper: Finite = 1 / 3  # rrelu
     alpha: Annotated[float, Field(gt=0, le=1e6)] = 1.0  # elu, celu: value for x -> -inf
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_choice("activation.name", v, list(ACTIVATION_PARAMS))
-
 
 class OptimConfig(_Section):
-    name: str = "sgd"  # sgd | adam | adamw
+    name: Choice("optim.name", OPTIMIZERS) = "sgd"  # sgd | adam | adamw
     lr: Annotated[float, Field(gt=0, le=1e6)] = 0.01
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.5  # sgd only; classic MNIST example's
     weight_decay: Finite = 0.0  # on every parameter except PReLU slopes
     slope_weight_decay: Finite = 0.0  # on PReLU slopes: decay pulls a to 0, i.e. towards ReLU
     # Learning-rate schedule (torch.optim.lr_scheduler), stepped after every batch; its
     # parameters are in epochs and apply only to the schedule named.
-    schedule: str = "none"  # none | step | multistep | cosine | onecycle
+    schedule: Choice("optim.schedule", SCHEDULES) = "none"  # none | step | ... (below)
     step_size: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 1  # step: epochs between decays
     milestones: list[Annotated[int, Field(ge=1, le=MAX_EPOCHS)]] = Field(  # multistep: epochs
         default_factory=lambda: [5, 8], max_length=100
@@ -127,16 +125,6 @@ class OptimConfig(_Section):
     min_lr: Finite = 0.0  # cosine: the lr it anneals to
     max_lr: Annotated[float, Field(gt=0, le=1e6)] = 0.1  # onecycle: peak lr
     pct_start: Annotated[float, Field(gt=0, lt=1)] = 0.3  # onecycle: fraction spent warming up
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_choice("optim.name", v, OPTIMIZERS)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str) -> str:
-        return check_choice("optim.schedule", v, SCHEDULES)
 
 
 class TrainConfig(_Section):
@@ -147,14 +135,9 @@ class TrainConfig(_Section):
     threads: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 0  # CPU threads; 0 = torch's default
     # auto: bf16 autocast where the hardware computes bf16 natively (and the network gains
     # from it), else fp32. Part of the fingerprint: runs at different precision don't pair.
-    precision: str = "auto"  # auto | fp32 | bf16
+    precision: Choice("train.precision", PRECISIONS) = "auto"  # auto | fp32 | bf16
     channels_last: bool | Literal["auto"] = "auto"  # NHWC convs; auto: where measured faster
     compile: bool = False  # torch.compile the model (falls back to eager where unavailable)
-
-    @field_validator("precision")
-    @classmethod
-    def _precision(cls, v: str) -> str:
-        return check_choice("train.precision", v, PRECISIONS)
 
     @field_validator("device")
     @classmethod
@@ -189,10 +172,6 @@ SECTIONS: dict[str, type[_Section]] = {
     "train": TrainConfig,
 }
 
-# Which ActivationConfig fields each activation reads (from the registry).
-ACTIVATION_PARAMS: dict[str, tuple[str, ...]] = {
-    name: spec.params for name, spec in registry.ACTIVATIONS.items()
-}
 # Which OptimConfig schedule fields each schedule reads.
 SCHEDULE_PARAMS: dict[str, tuple[str, ...]] = {
     "none": (),
