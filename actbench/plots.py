@@ -42,6 +42,18 @@ def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
     return {label: runs for label, runs in out.items() if runs}
 
 
+def _legend(label: str, runs: list[Run]) -> str:
+    """'label (n=5)', plus how many of the runs stalled (they count, but say so)."""
+    stalled = sum(r.status == "stalled" for r in runs)
+    seeds = len({r.summary["seed"] for r in runs})
+    return f"{label} (n={seeds}{f', {stalled} stalled' if stalled else ''})"
+
+
+def _forest_label(row: dict[str, Any]) -> str:
+    extra = "".join(f", {row[k]} {k}" for k in ("stalled", "diverged") if row.get(k))
+    return f"{row['group']} (n={row['n']}{extra})"
+
+
 def curves(g: Grouping, metric: str = "accuracy") -> Plot:
     """Test accuracy (or error) and training loss per epoch; band: ±1 std over seeds."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -58,7 +70,7 @@ def curves(g: Grouping, metric: str = "accuracy") -> Plot:
         x = np.arange(1, epochs + 1)
         for ax, values in ((ax_acc, acc), (ax_loss, loss)):
             mean, std = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else 0 * x
-            (line,) = ax.plot(x, mean, marker="o", ms=3, label=f"{label} (n={len(values)})")
+            (line,) = ax.plot(x, mean, marker="o", ms=3, label=_legend(label, members))
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         data[label] = {"test": acc.mean(0).tolist(), "train_loss": loss.mean(0).tolist()}
     ax_acc.set(
@@ -89,7 +101,12 @@ def final_accuracy(g: Grouping) -> Plot:
     for i, (label, members) in enumerate(groups.items()):
         accs = [100 * r.summary["final_test_acc"] for r in members]
         xs = [i + offset[r.summary["seed"]] for r in members]
-        ax.scatter(xs, accs, s=28, alpha=0.8, zorder=3)
+        stalled = [r.status == "stalled" for r in members]
+        dots = ax.scatter(xs, accs, s=28, alpha=0.8, zorder=3)
+        if any(stalled):  # stalled runs: a cross over the dot
+            ax.scatter([x for x, st in zip(xs, stalled, strict=True) if st],
+                       [y for y, st in zip(accs, stalled, strict=True) if st],
+                       marker="x", s=60, color=dots.get_facecolor()[0], zorder=4)  # fmt: skip
         ax.hlines(statistics.fmean(accs), i - 0.3, i + 0.3, color="k", lw=2, zorder=4)
         for r, x, y in zip(members, xs, accs, strict=True):
             by_seed.setdefault(r.summary["seed"], []).append((x, y))
@@ -99,7 +116,7 @@ def final_accuracy(g: Grouping) -> Plot:
             ax.plot(*zip(*points, strict=True), color="0.6", lw=0.6, alpha=0.6, zorder=2)
     ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right")
     ax.set(
-        title="Final test accuracy, one dot per seed (bar: mean; lines join a seed's runs)",
+        title="Final test accuracy, one dot per seed (bar: mean; x: stalled; lines join a seed)",
         xlabel=" / ".join(g.keys),
         ylabel="test accuracy (%)",
     )
@@ -321,7 +338,7 @@ def forest(table: list[dict[str, Any]], baseline: str) -> Plot:
         ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
         ax.plot(r["diff_vs_baseline"], y, "o", color=color, ms=7)
     ax.axvline(0, color="k", lw=1, ls="--")
-    ax.set_yticks(range(len(rows)), [f"{r['group']} (n={r['n']})" for r in rows])
+    ax.set_yticks(range(len(rows)), [_forest_label(r) for r in rows])
     ax.set(
         title=f"Difference to {baseline} in final test accuracy (95% CI)",
         xlabel=f"points of test accuracy vs {baseline} (%)",

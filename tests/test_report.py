@@ -58,6 +58,10 @@ def test_forest_plot_draws_compares_numbers(runs: Path) -> None:
                 r["diff_ci95_high"],
             )
     assert list(figures["final_acc.png"].data) == ["prelu", "elu", "relu"]  # by result
+    legend = [t.get_text() for t in figures["curves.png"].figure.axes[0].get_legend().get_texts()]
+    assert "relu (n=5, 2 stalled)" in legend  # stalled runs count, and every figure says so
+    forest_labels = [t.get_text() for t in figures["forest.png"].figure.axes[0].get_yticklabels()]
+    assert forest_labels == ["elu (n=5)", "prelu (n=5)"]
 
 
 def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
