@@ -185,9 +185,20 @@ def test_divergence_is_recorded(tmp_path: Path) -> None:
     assert row["status"] == "diverged" and row["final_acc_%"] is None
 
 
-def test_resume_is_bit_for_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["train.precision=fp32", "train.channels_last=false"],
+        ["train.precision=fp32", "train.channels_last=true"],
+        ["train.precision=bf16", "train.channels_last=true"],
+    ],
+    ids=["fp32-nchw", "fp32-channels_last", "bf16-channels_last"],
+)
+def test_resume_is_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: list[str]
+) -> None:
     monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
-    overrides = [*QUICK, "train.epochs=3", "activation.per_channel=true"]
+    overrides = [*QUICK, "train.epochs=3", "activation.per_channel=true", *path]
     whole, _ = runner.train(config.load("prelu.yaml", overrides), tmp_path / "a")
 
     def interrupt_after_first(result: object) -> None:
