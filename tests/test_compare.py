@@ -108,8 +108,8 @@ def test_wilcoxon_matches_scipy_tied_and_untied(n: int) -> None:
         assert ours == pytest.approx(_scipy_wilcoxon(tied), rel=1e-9)
     else:  # ties at 14..50: we stay exact, scipy approximates; check against its
         # permutation test instead, within that test's Monte Carlo error
-        method = sps.PermutationMethod(n_resamples=9_999, rng=0)
-        assert ours == pytest.approx(sps.wilcoxon(tied, method=method).pvalue, abs=0.03)  # 6 sd
+        method = sps.PermutationMethod(n_resamples=3_000, rng=0)
+        assert ours == pytest.approx(sps.wilcoxon(tied, method=method).pvalue, abs=0.04)  # > 4 sd
 
 
 def test_float_noise_does_not_break_ties(tmp_path: Path) -> None:
