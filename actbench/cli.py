@@ -295,8 +295,10 @@ def sweep(
     from actbench import sweep as sw
     from actbench.rundir import check_can_create
 
-    overrides = [*set_, f"data.root={data_dir}"] if data_dir is not None else set_
-    plan = sw.load(config, overrides)
+    plan = sw.load(config, set_)
+    if data_dir is not None:  # a path as given (not YAML): where every run finds its data
+        for _, cfg in plan.runs:
+            cfg.data.root = str(data_dir)
     if name is not None:
         plan.name = cfgmod.check_name(name, "--name")
     folder = runs_dir / plan.name
@@ -309,7 +311,11 @@ def sweep(
         from actbench.ray_backend import import_ray
 
         import_ray()  # not installed: say so before anything is planned or written
-        if cpus_per_run <= 0 or gpus_per_run < 0:
+        import math
+
+        if not (math.isfinite(cpus_per_run) and cpus_per_run > 0) or not (
+            math.isfinite(gpus_per_run) and gpus_per_run >= 0
+        ):
             raise ActbenchError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
         ray_options = {
             "address": address,

@@ -31,19 +31,33 @@ def fields(run: Run) -> dict[str, Any]:
     flat = {
         k: v
         for k, v in cfgmod.flatten(run.config).items()
-        if not k.startswith("activation.") and k not in ("model.net", "data.dataset")
+        if k not in ("model.net", "data.dataset", "activation.name")
     }
     return {"activation": s["activation"], "net": s["net"], "dataset": s["dataset"], **flat}
 
 
 def default_group_keys(runs: list[Run]) -> list[str]:
-    """Every field whose value differs between runs, except the seed and where-it-ran fields."""
+    """Every field whose value differs between runs, except the seed and where-it-ran fields;
+    an activation's parameters only where its label (e.g. leaky_relu(0.2)) does not already
+    tell the runs apart, so that a group never holds two different experiments."""
     per_run = [fields(r) for r in runs]
     keys = list(dict.fromkeys(k for f in per_run for k in f))
     varying = [
         k for k in keys if k not in NOT_GROUPING and len({repr(f.get(k)) for f in per_run}) > 1
     ]
-    return varying or ["activation"]
+    plain = [k for k in varying if not k.startswith("activation.")] or ["activation"]
+    return varying if _merges(runs, per_run, plain) else plain
+
+
+def _merges(runs: list[Run], per_run: list[dict[str, Any]], keys: list[str]) -> bool:
+    """Whether grouping by keys would put runs of different experiments in one group."""
+    seen: dict[tuple[str, ...], str] = {}
+    for run, f in zip(runs, per_run, strict=True):
+        label = tuple(repr(f.get(k)) for k in keys)
+        identity = repr({k: v for k, v in cfgmod.identity(run.cfg).items() if k != "seed"})
+        if seen.setdefault(label, identity) != identity:
+            return True
+    return False
 
 
 @dataclass
@@ -327,6 +341,14 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
     return Table(title, columns, rows, notes, brief)
 
 
+def _per_seed(pairs: Any) -> list[float]:
+    """One value per distinct seed from (seed, value) pairs, repeats of a seed averaged."""
+    by_seed: dict[int, list[float]] = {}
+    for seed, value in pairs:
+        by_seed.setdefault(seed, []).append(value)
+    return [statistics.fmean(v) for v in by_seed.values()]
+
+
 def records(table: Table) -> list[dict[str, Any]]:
     """A table's rows as dicts keyed by column (what report and the forest plot read)."""
     return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
@@ -380,18 +402,21 @@ def slopes_by_group(g: Grouping) -> Table | None:
         for site in _site_order([r for r in members if r.summary["net"] == net], "slopes"):
             row: list[Any] = [net, site]
             for runs in groups.values():
-                vals = [
-                    r.summary["slopes"][site]["mean"]
+                vals = _per_seed(
+                    (r.summary["seed"], r.summary["slopes"][site]["mean"])
                     for r in runs
                     if r.summary["net"] == net and site in r.summary["slopes"]
-                ]
+                )
                 if vals:
                     d = stats.describe(vals)
                     row += [_r(d.mean, 4), _r(d.std, 4), d.n]
                 else:
                     row += [None, None, 0]
             rows.append(row)
-    note = "mean over runs of each run's mean a over the site's channels (channel-wise runs)"
+    note = (
+        "mean over seeds of each run's mean a over the site's channels (channel-wise runs); "
+        "n: distinct seeds"
+    )
     brief = [Brief("net", "{}", ("net",)), Brief("layer", "{}", ("layer",))]
     brief += [Brief(f"{lab} (n)", "{} ± {} ({})", tuple(f"{lab} {s}" for s in ("mean", "std", "n")),
                     number=".3f") for lab in groups]  # fmt: skip
@@ -412,13 +437,13 @@ def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
     sites = _site_order([r for v in groups.values() for r in v], "dead_units")
     rows = []
     for label, members in groups.items():
-        row: list[Any] = [label, len(members)]
+        row: list[Any] = [label, len({r.summary["seed"] for r in members})]
         for site in sites:
-            vals = [
-                100 * r.summary["dead_units"][site]
+            vals = _per_seed(
+                (r.summary["seed"], 100 * r.summary["dead_units"][site])
                 for r in members
                 if site in r.summary["dead_units"]
-            ]
+            )
             row.append(_r(statistics.fmean(vals), 2) if vals else None)
         rows.append(row)
     return Table(

@@ -250,8 +250,8 @@ def _short(value: Any) -> str:
 def _one_line(error: ValidationError) -> str:
     """pydantic's first error as one line: the dotted key, what was wrong, what is allowed."""
     err = error.errors(include_url=False)[0]
-    loc = err["loc"]
-    path = ".".join(str(p) for p in loc) or "config"
+    loc = tuple(str(p)[:60] for p in err["loc"])  # a key can be any length: show its start
+    path = ".".join(loc) or "config"
     kind = err["type"]
     if kind == "extra_forbidden":
         model = _model_at(loc)
@@ -315,6 +315,8 @@ def from_mapping(data: Any) -> Config:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ActbenchError(_one_line(exc)) from None
+    except RecursionError:
+        raise ActbenchError("config: nested too deeply") from None
 
     def keys(section: str) -> typing.Iterable[str]:
         value = data.get(section)
@@ -332,6 +334,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = load_yaml_text(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw  # not valid YAML (e.g. 'a: b: c'): keep it as a plain string
+    except (RecursionError, ValueError) as exc:
+        raise ActbenchError(f"--set {text[:60]!r}: not a usable value ({_why(exc)})") from None
     if isinstance(value, dict):
         raise ActbenchError(f"--set {text!r}: the value must be a scalar or a [list]")
     return key.strip().split("."), value
@@ -393,6 +397,10 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
+def _why(exc: Exception) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+
+
 def load_yaml_text(text: str) -> Any:
     """Parse YAML text with the hardened loader."""
     return yaml.load(text, Loader=_YamlLoader)
@@ -431,6 +439,8 @@ def read_yaml(path: Path) -> Any:
         raise ActbenchError(f"cannot read {path}: {reason}") from None
     try:
         return load_yaml_text(text)
+    except (RecursionError, ValueError) as exc:  # absurd nesting, a 5000-digit integer
+        raise ActbenchError(f"{path}: not a usable config ({_why(exc)})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"

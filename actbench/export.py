@@ -44,8 +44,15 @@ def tensorboard(runs: list[Run], out: Path) -> list[Path]:
     writer_class = _writer_class()
     ensure_dir(out)
     folders = []
+    used: set[str] = set()
     for run in runs:
-        folder = ensure_dir(out / run.summary["name"])
+        name = run.path.name  # a validated folder name, never a path from a file's contents
+        for n in range(2, 10_000):
+            if name not in used:
+                break
+            name = f"{run.path.name}-{n}"  # runs of the same name from different folders
+        used.add(name)
+        folder = ensure_dir(out / name)
         writer = writer_class(log_dir=str(folder))
         try:
             for m in run.metrics:

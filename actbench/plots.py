@@ -283,14 +283,33 @@ def activation_functions(g: Grouping) -> Plot:
     return Plot(fig, data)
 
 
+def _features(run: Run) -> dict[str, Any]:
+    """features2d.npz checked: pre and post (N, 2), labels (N,); ValueError if not."""
+    import zipfile
+
+    try:
+        with np.load(run.path / FEATURES, allow_pickle=False) as npz:
+            feats = {k: npz[k] for k in ("pre", "post", "labels")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(str(exc)) from None
+    n = len(feats["labels"])
+    if not (feats["pre"].shape == feats["post"].shape == (n, 2) and feats["labels"].ndim == 1):
+        raise ValueError("features2d.npz: unexpected shapes")
+    return feats
+
+
 def features2d(g: Grouping, points: int = 5000) -> Plot | None:
     """LeNet++ 2-D bottleneck features of the test set, coloured by class: one column per
-    group (its first run), after (top) and before (bottom) the activation."""
-    with_feats = {}
+    group (its first run with a readable features file), after (top) and before (bottom)
+    the activation."""
+    with_feats: dict[str, tuple[Run, dict[str, Any]]] = {}
     for label, runs in _groups(g).items():
         for run in runs:
-            if (run.path / FEATURES).is_file():
-                with_feats.setdefault(label, run)
+            if label not in with_feats and (run.path / FEATURES).is_file():
+                try:
+                    with_feats[label] = (run, _features(run))
+                except ValueError:
+                    continue  # damaged: try the group's next run
     if not with_feats:
         return None
     cols = len(with_feats)
@@ -298,12 +317,7 @@ def features2d(g: Grouping, points: int = 5000) -> Plot | None:
         2, cols, figsize=(4.2 * cols, 8.2), squeeze=False, layout="constrained"
     )
     data: dict[str, Any] = {}
-    for j, (label, run) in enumerate(with_feats.items()):
-        try:
-            feats = dict(np.load(run.path / FEATURES, allow_pickle=False))
-            assert feats["pre"].shape[1:] == (2,) and len(feats["labels"]) == len(feats["pre"])
-        except (OSError, ValueError, KeyError, AssertionError, IndexError):
-            continue  # a damaged features file: that panel stays empty
+    for j, (label, (run, feats)) in enumerate(with_feats.items()):
         idx = np.random.default_rng(0).permutation(len(feats["labels"]))[:points]
         for i, key in enumerate(("post", "pre")):
             ax = axes[i, j]

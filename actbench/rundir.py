@@ -64,14 +64,15 @@ Fraction = float | None  # 0..1
 class Summary(BaseModel):
     """summary.json: what the run is, how it ended, its headline numbers."""
 
-    model_config = ConfigDict(extra="allow", strict=True)  # extra: fields of newer releases
+    # extra: fields of newer releases; numbers must be finite (JSON has no NaN)
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     schema_version: int = 1
     name: str
     status: str
     dataset: str
     net: str
     activation: str  # the label, e.g. prelu-channel
-    seed: int
+    seed: int = Field(ge=0, le=cfgmod.MAX_SEED)
     fingerprint: str | None = None  # None: written before run identity existed
     epochs: int = 0  # completed
     epochs_planned: int | None = None
@@ -80,7 +81,7 @@ class Summary(BaseModel):
     final_test_loss: float | None = None
     final_train_loss: float | None = None
     best_epoch: int | None = None
-    test_images: int = LEGACY_TEST_IMAGES
+    test_images: int = Field(LEGACY_TEST_IMAGES, ge=1)
     params: int | None = None
     train_seconds: float = 0.0
     device: str | None = None
@@ -449,6 +450,26 @@ def _typed_rows(
     return out
 
 
+def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
+    """ValueError unless summary.json describes the run config.yaml defines (compare groups
+    and pairs by summary fields, so they must be the config's), and a completed run has its
+    numbers."""
+    expected = {
+        "activation": cfgmod.activation_label(cfg.activation),
+        "net": cfg.model.net,
+        "dataset": cfg.data.dataset,
+        "seed": cfg.seed,
+    }
+    for key, value in expected.items():
+        if getattr(summary, key) != value:
+            raise ValueError(f"{key} {getattr(summary, key)!r} but config.yaml says {value!r}")
+    if summary.fingerprint is not None and summary.fingerprint != fingerprint:
+        raise ValueError(f"fingerprint {summary.fingerprint[:20]!r} is not config.yaml's")
+    if summary.status == "completed" and None in (summary.final_test_acc, summary.best_test_acc):
+        raise ValueError("a completed run without final_test_acc / best_test_acc")
+    cfgmod.check_name(summary.name, "name")
+
+
 def load_run(path: Path) -> Run:
     """Read and validate a run directory; DamagedRun names the file and the reason."""
     where = path / SUMMARY
@@ -466,10 +487,14 @@ def load_run(path: Path) -> Run:
         cfg = cfgmod.from_mapping(data)
         if cfg.train.precision == "auto" or cfg.train.channels_last == "auto":
             raise ValueError("train.precision / train.channels_last not resolved")
-        fingerprint = summary.fingerprint or cfgmod.fingerprint(cfg)  # legacy: from config
+        fingerprint = cfgmod.fingerprint(cfg)
+        where = path / SUMMARY
+        _agrees(summary, cfg, fingerprint)
         where = path / METRICS
         metrics = _typed_rows(where, {k: float for k in METRIC_FIELDS}, METRIC_FIELDS[:6])
         for m in metrics:
+            if not (m["epoch"].is_integer() and 1 <= m["epoch"] <= cfgmod.MAX_EPOCHS):
+                raise ValueError(f"epoch {m['epoch']} is not an epoch number")
             m["epoch"] = int(m["epoch"])
         where = path / SLOPES
         slopes = _typed_rows(
@@ -479,13 +504,15 @@ def load_run(path: Path) -> Run:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise DamagedRun(f"{where}: damaged ({loc}: {err['msg']})") from None
-    except (OSError, ValueError, ActbenchError) as exc:
+    except (OSError, ValueError, ArithmeticError, csv.Error, ActbenchError) as exc:
         import yaml
 
         if isinstance(exc, yaml.YAMLError):
             exc = ValueError("invalid YAML")
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise DamagedRun(f"{where}: damaged ({str(reason)[:200]})") from None
+    except RecursionError:
+        raise DamagedRun(f"{where}: damaged (nested too deeply)") from None
     record = summary.model_dump()
     if record["status"] not in STATUSES:
         raise DamagedRun(f"{path / SUMMARY}: damaged (status {record['status']!r})")
@@ -505,7 +532,11 @@ def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
     seen: set[Path] = set()
 
     def visit(path: Path, depth: int, explicit: bool) -> None:
-        real = path.resolve()
+        try:
+            real = path.resolve(strict=False)
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            warnings.append(f"skipping {path}: {exc}")
+            return
         if real in seen:
             return
         if is_run(path):

@@ -217,8 +217,15 @@ def train(
     on_start: Callable[[RunDir], None] | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
     """Prepare, create the run directory, train. Nothing is written if preparation fails."""
+    unique = name is None  # a name the user gave is never suffixed: it exists, it is an error
+    name = name or run_name(cfg)
+    if len(name) + len("-999") > cfgmod.MAX_NAME:  # before the data is loaded
+        raise ActbenchError(
+            f"run name {name[:40]!r}... would be {len(name)} characters, more than "
+            f"{cfgmod.MAX_NAME}; shorten name: (the prefix) or give --name"
+        )
     trainer = prepare(cfg)
-    run = RunDir.create(runs_dir, name or run_name(cfg), unique=name is None)
+    run = RunDir.create(runs_dir, name, unique=unique)
     if on_start is not None:
         on_start(run)
     return run, execute(run, trainer, progress=progress, on_epoch=on_epoch)

@@ -93,7 +93,9 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
     except ActbenchError as exc:
         raise ActbenchError(f"{spec_path}: {exc}") from None
     base: dict[str, Any] = {}
-    if spec.get("base"):
+    if spec.get("base") is not None:
+        if not isinstance(spec["base"], str):
+            raise ActbenchError(f"{spec_path}: base must be a config's path or name")
         base = cfgmod.read_yaml(cfgmod.find_file(spec["base"], "configs")) or {}
         if not isinstance(base, dict):
             raise ActbenchError(f"{spec_path}: base {spec['base']} is not a mapping")
@@ -112,6 +114,21 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
     axes = spec.get("axes") or {}
     if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
         raise ActbenchError(f"{spec_path}: axes must map keys to non-empty lists of values")
+    for key in axes:
+        if not isinstance(key, str) or not key or key.split(".")[0] in ("seed", "name"):
+            raise ActbenchError(
+                f"{spec_path}: axis {cfgmod._short(key)} is not allowed; axes are dotted config "
+                "keys (seeds come from seeds:, names are made from the axes)"
+            )
+    for text in overrides:
+        key = cfgmod.parse_override(text)[0]
+        for axis in axes:
+            a = axis.split(".")
+            if key[: len(a)] == a or a[: len(key)] == key:
+                raise ActbenchError(
+                    f"--set {text!r} overlaps the sweep axis {axis!r}: it would give every "
+                    "value of the axis the same setting; change the sweep file instead"
+                )
     total = len(seeds)
     for values in axes.values():
         total *= len(values)
@@ -130,12 +147,18 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
             cfg = fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at
             extra = [a for a in (_axis_name(k, v) for k, v in zip(axes, combo, strict=True)) if a]
             runs.append((run_name(cfg, extra), cfg))
-    names = [n for n, _ in runs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ActbenchError(
-            f"{spec_path}: runs share a name ({', '.join(dupes)}); repeated axis values?"
-        )
+    from collections import Counter
+
+    for what, keys in (
+        ("name", [n for n, _ in runs]),
+        ("fingerprint (the same experiment)", [cfgmod.fingerprint(c) for _, c in runs]),
+    ):
+        dupes = [k for k, count in Counter(keys).items() if count > 1]
+        if dupes:
+            raise ActbenchError(
+                f"{spec_path}: runs share a {what} ({', '.join(dupes[:3])}); repeated axis "
+                "values, or an axis value the base config already has?"
+            )
     return Sweep(name, runs)
 
 

@@ -340,8 +340,19 @@ class Trainer:
             self.batch_gen.set_state(state["batch_rng"])
             random.setstate((py_version, tuple(py_keys), py_gauss))
             np.random.set_state(np_state)
-            self.epoch = int(state["epoch"])
-        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            epoch = state["epoch"]
+            if not isinstance(epoch, int) or not 0 <= epoch <= self.cfg.train.epochs:
+                raise ValueError(f"epoch {epoch!r} outside 0..{self.cfg.train.epochs}")
+            self.epoch = epoch
+        except (
+            RuntimeError,
+            KeyError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            OverflowError,
+        ) as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             raise ActbenchError(
                 f"checkpoint does not fit this run's config ({type(exc).__name__}: {first})"

@@ -287,5 +287,6 @@ net    layer  prelu (n)
 ─────  ─────  ─────────────────
 lenet  conv1  0.210 ± 0.010 (3)
 
-  mean over runs of each run's mean a over the site's channels (channel-wise runs)
+  mean over seeds of each run's mean a over the site's channels (channel-wise runs); n: distinct
+    seeds
 """

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from actbench import compare, config, data, plots, rundir
 from actbench.cli import app
+from actbench.errors import ActbenchError
 
 from .conftest import DATA_ROOT, needs_data
 from .helpers import fake_run
@@ -441,3 +442,137 @@ def test_unreadable_data_file_gives_one_line(
     monkeypatch.setattr(Path, "open", open_)
     result = cli.invoke(app, ["train", "-c", "relu.yaml", "--data-dir", str(tmp_path)])
     _one_error_line(result, f"cannot read data file {denied}: Permission denied")
+
+
+# ---------------------------------------------------------------------------- red-team cases
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "reason"),
+    [
+        ("summary.json", lambda t: "[" * 100_000, "nested too deeply"),
+        ("summary.json", lambda t: t.replace('"name": "', '"name": "../../'), "name: '../../"),
+        ("summary.json", lambda t: t.replace('"seed": 0', '"seed": 1'), "seed 1 but config.yaml"),
+        (
+            "summary.json",
+            lambda t: t.replace("{", '{"test_images": 0,', 1),
+            "test_images",
+        ),
+        (
+            "summary.json",
+            lambda t: t.replace('"best_test_acc": 0.98', '"best_test_acc": null'),
+            "a completed run without",
+        ),
+        (
+            "summary.json",
+            lambda t: t.replace('"train_seconds": 60.0', '"train_seconds": NaN'),
+            "train_seconds",
+        ),
+        ("config.yaml", lambda t: "seed: " + "[" * 5000, "damaged"),
+        ("metrics.csv", lambda t: t.replace("\n1,", "\ninf,", 1), "not an epoch number"),
+        ("metrics.csv", lambda t: t + "2," + "9" * 200_000 + "\n", "damaged"),
+    ],
+)
+def test_hostile_run_files_are_damaged_not_tracebacks(
+    tmp_path: Path,
+    file: str,
+    edit,
+    reason: str,  # type: ignore[no-untyped-def]
+) -> None:
+    run = fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    fake_run(tmp_path / "runs", RELU, 1, 0.97)
+    (run / file).write_text(edit((run / file).read_text()))
+    result = cli.invoke(app, ["compare", str(tmp_path / "runs"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    (warning,) = result.stderr.splitlines()
+    assert warning.startswith(f"warning: skipping {run}/{file}: damaged") and reason in warning
+    json.loads(result.stdout)  # valid JSON: no NaN leaks out
+
+
+def test_export_names_folders_after_the_run_folders(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "a", RELU, 0, 0.98)
+    b = fake_run(tmp_path / "b", RELU, 0, 0.98)  # same run name, another folder
+    out = tmp_path / "tb"
+    result = cli.invoke(app, ["export", "tensorboard", str(a), str(b), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [a.name, f"{a.name}-2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "tb"]  # nothing elsewhere
+
+
+def test_runs_with_params_the_label_rounds_stay_apart(tmp_path: Path) -> None:
+    for init in (0.2500001, 0.2500002):
+        fake_run(tmp_path / str(init), PRELU | {"init": init}, 0, 0.98)
+    found, _ = rundir.collect([tmp_path])
+    g = compare.grouping(found)
+    assert len(g.groups) == 2 and "activation.init" in g.keys
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seed: " + "1" * 5000 + "\n", "not a usable config"),
+        ("seed: " + "[" * 3000 + "\n", "not a usable config (nested too deeply)"),
+    ],
+)
+def test_absurd_configs_give_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    _one_error_line(cli.invoke(app, ["train", "-c", str(path)]), message)
+
+
+@pytest.mark.parametrize(
+    ("spec", "sets", "message"),
+    [
+        ("base: 5\n", [], "base must be a config's path or name"),
+        ("axes:\n  1: [a]\n", [], "axis 1 is not allowed"),
+        ("axes:\n  seed.x: [1]\n", [], "axis 'seed.x' is not allowed"),
+        ("axes:\n  optim.lr: [0.1, 0.2]\n", ["optim.lr=0.05"], "overlaps the sweep axis"),
+        ("axes:\n  train.device: [cpu, auto]\n", [], "runs share a fingerprint"),  # where only
+    ],
+)
+def test_sweep_files_that_cannot_mean_what_they_say(
+    tmp_path: Path, spec: str, sets: list[str], message: str
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nbase: relu.yaml\nseeds: 1\n" + spec)
+    args = ["sweep", "-c", str(path), "--runs-dir", str(tmp_path / "r"), "--dry-run"]
+    args += [a for s in sets for a in ("--set", s)]
+    _one_error_line(cli.invoke(app, args), message)
+
+
+def test_sweep_data_dir_is_a_path_not_yaml(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\nbase: relu.yaml\nseeds: 1\n")
+    odd = tmp_path / "dd #2"
+    result = cli.invoke(
+        app, ["sweep", "-c", str(spec), "--runs-dir", str(tmp_path), "--data-dir", str(odd)]
+    )
+    assert f"mnist not found: {odd / 'MNIST' / 'raw'}" in result.stdout
+
+
+@pytest.mark.parametrize("epoch", [-2, 10**6, float("inf")])
+def test_checkpoint_epochs_out_of_range_are_refused(tmp_path: Path, epoch: float) -> None:
+    import torch
+
+    from actbench import fastpath
+    from actbench.train import Trainer
+
+    if DATA_ROOT is None:
+        pytest.skip("real MNIST not found")
+    cfg = fastpath.resolve(
+        config.from_mapping({"data": {"root": str(DATA_ROOT), "train_subset": 100}})
+    )
+    trainer = Trainer(cfg)
+    state = trainer.state_dict()
+    state["epoch"] = epoch
+    with pytest.raises(ActbenchError, match="checkpoint does not fit"):
+        trainer.load_state_dict(state)
+    assert trainer.epoch == 0 and torch.is_tensor(state["torch_rng"])
+
+
+def test_too_long_generated_name_is_named_before_data(tmp_path: Path) -> None:
+    result = cli.invoke(
+        app, ["train", "-c", "prelu", "--set", "name=" + "a" * 75, "--runs-dir", str(tmp_path),
+              "--data-dir", str(tmp_path / "nodata")],
+    )  # fmt: skip
+    _one_error_line(result, "would be", "shorten name: (the prefix) or give --name")
