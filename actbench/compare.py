@@ -92,14 +92,15 @@ class Grouping:
 def grouping(runs: list[Run], group_by: list[str] | None = None) -> Grouping:
     """The groups every table and figure uses: by `group_by`, else by every varying field."""
     keys = group_by or default_group_keys(runs)
+    per_run = [fields(r) for r in runs]
+    known = list(dict.fromkeys(k for f in per_run for k in f))
+    for key in keys:
+        if key not in known:  # a field only some runs have (e.g. optim.milestones) is fine
+            allowed = ", ".join(k for k in known if k != "seed")
+            raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
     out = Grouping(keys)
-    for run in runs:
-        f = fields(run)
-        for key in keys:
-            if key not in f:
-                allowed = ", ".join(k for k in f if k != "seed")
-                raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
-        label = " / ".join(str(f[k]) for k in keys)
+    for run, f in zip(runs, per_run, strict=True):
+        label = " / ".join(str(f.get(k, "-")) for k in keys)
         out.groups.setdefault(label, Group(label, [])).runs.append(run)
     return out
 

@@ -91,7 +91,7 @@ def test_report_embeds_tables_and_plots(runs: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = (out / "report.md").read_text()
     assert text.startswith("# actbench report\n")
-    assert "### Learned PReLU slopes a at the last epoch (over channels)" in text
+    assert "### Learned PReLU slopes by site" in text  # grouped, as every report table
     assert "## Configs that differ" in text and "| activation | net |" in text
     for name in ("curves.png", "slopes.png", "features2d.png"):
         assert f"]({name})" in text and (out / name).is_file()
