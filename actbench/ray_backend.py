@@ -137,6 +137,7 @@ def execute(
 ) -> None:
     """Train `todo` (planned by the caller, who reported the rest) on Ray."""
     from actbench.rundir import RunLocked
+    from actbench.runner import interruptible
     from actbench.sweep import plan_run
 
     ray = import_ray()
@@ -202,35 +203,44 @@ def execute(
                 if on_event is not None:
                     on_event(*event)
 
-        try:
-            while refs:
-                ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+        with interruptible() as stop:  # Ctrl-C / SIGTERM: a flag, whatever Ray is doing
+            try:
+                _collect(ray, refs, held, drain, report, stop)
+            except KeyboardInterrupt:
+                stop.signum = 2
+            if stop():
+                for ref in refs:
+                    ray.cancel(ref, force=True)
                 drain()
-                for ref in ready:
-                    name = refs.pop(ref)
-                    try:
-                        summary = ray.get(ref)
-                        acc = summary.get("final_test_acc")
-                        detail = f"{100 * acc:.2f}%" if acc is not None else ""
-                        outcome = Outcome(name, summary["status"], detail)
-                    except Exception as exc:  # the run failed (after Ray's retries)
-                        cause = getattr(exc, "cause", None) or exc
-                        detail = str(cause) if isinstance(cause, ActbenchError) else (
-                            traceback.format_exception_only(type(cause), cause)[-1]
-                        )  # fmt: skip
-                        outcome = Outcome(name, "failed", detail.strip().splitlines()[-1])
+                for name in refs.values():
+                    _mark_interrupted(held[name][0])
                     held[name][0].unlock()
-                    report(outcome)
-        except KeyboardInterrupt:
-            for ref in refs:
-                ray.cancel(ref, force=True)
-            drain()
-            for name in refs.values():
-                _mark_interrupted(held[name][0])
-                held[name][0].unlock()
-                report(Outcome(name, "interrupted", "resume by running the sweep again"))
+                    report(Outcome(name, "interrupted", "resume by running the sweep again"))
     finally:
         ray.shutdown()
+
+
+def _collect(ray: Any, refs: dict, held: dict, drain: Callable[[], None],
+             report: Callable[[Outcome], None], stop: Callable[[], bool]) -> None:  # fmt: skip
+    """Wait for the tasks, writing their files as they come, until all ended or stop()."""
+    while refs and not stop():
+        ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+        drain()
+        for ref in ready:
+            name = refs.pop(ref)
+            try:
+                summary = ray.get(ref)
+                acc = summary.get("final_test_acc")
+                detail = f"{100 * acc:.2f}%" if acc is not None else ""
+                outcome = Outcome(name, summary["status"], detail)
+            except Exception as exc:  # the run failed (after Ray's retries)
+                cause = getattr(exc, "cause", None) or exc
+                detail = str(cause) if isinstance(cause, ActbenchError) else (
+                    traceback.format_exception_only(type(cause), cause)[-1]
+                )  # fmt: skip
+                outcome = Outcome(name, "failed", detail.strip().splitlines()[-1])
+            held[name][0].unlock()
+            report(outcome)
 
 
 def _mark_interrupted(run: RunDir) -> None:
