@@ -12,10 +12,10 @@ ARGS    ?=
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV): pyproject.toml constraints.txt
+$(VENV): pyproject.toml constraints.txt examples/pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -c constraints.txt -e '.[dev,tensorboard,ray]'
+	.venv/bin/pip install --quiet -c constraints.txt -e '.[dev,tensorboard,ray]' -e examples
 	touch $@
 
 install: $(VENV) data ## Build .venv (pinned torch/torchvision) and install actbench editable

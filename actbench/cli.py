@@ -491,7 +491,8 @@ def export_tensorboard(
 
 @app.command("list")
 def list_() -> None:
-    """The registered activations (with their parameters), networks and data sets."""
+    """The activations (built-in, with their parameters, and installed user ones), networks
+    and data sets."""
     from actbench.config import ActivationConfig
     from actbench.registry import ACTIVATIONS, DATASETS, NETWORKS
 
@@ -500,6 +501,16 @@ def list_() -> None:
     for name, spec in ACTIVATIONS.items():
         shown = ", ".join(f"{p}={getattr(defaults, p)!r:.6}" for p in spec.params)
         typer.echo(f"  {name:<11} {shown:<30} {spec.description}".rstrip())
+    from actbench import plugins
+
+    users = plugins.entry_points()
+    typer.echo(f"user activations (entry points, group {plugins.GROUP}):")
+    for name, plugin in users.items():
+        shadowed = " (hidden by the built-in of that name)" if name in ACTIVATIONS else ""
+        typer.echo(f"  {name:<11} {plugin.target} from {plugin.dist}{shadowed}")
+    if not users:
+        typer.echo("  none installed")
+    typer.echo("  or any class by import path: activation: {name: 'package.module:Class', ...}")
     typer.echo("networks:")
     for name, net in NETWORKS.items():
         typer.echo(f"  {name:<11} {net.description}; sites: {', '.join(net.sites)}")

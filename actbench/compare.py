@@ -365,48 +365,56 @@ def _site_order(runs: list[Run], key: str) -> list[str]:
     return list(dict.fromkeys(site for r in runs for site in r.summary[key]))
 
 
-def slopes_per_run(runs: list[Run]) -> Table | None:
+def params_per_run(runs: list[Run]) -> Table | None:
+    """Every learned activation parameter of each run at its last epoch, over channels."""
     rows = [
-        [
-            r.summary["name"],
-            site,
-            _r(v["mean"], 4),
-            _r(v["min"], 4),
-            _r(v["max"], 4),
-            v["n"],
-        ]
+        [r.summary["name"], site, key, _r(v["mean"], 4), _r(v["min"], 4), _r(v["max"], 4), v["n"]]
         for r in runs
-        for site, v in r.summary["slopes"].items()
+        for site, params in r.summary["act_params"].items()
+        for key, v in params.items()
     ]
     if not rows:
         return None
     return Table(
-        "Learned PReLU slopes a at the last epoch (over channels)",
-        ["run", "layer", "a_mean", "a_min", "a_max", "channels"],
+        "Learned activation parameters at the last epoch (over channels)",
+        ["run", "site", "param", "mean", "min", "max", "channels"],
         rows,
     )
 
 
-def slopes_by_group(g: Grouping) -> Table | None:
-    """PReLU paper Table 1 style: one row per site, one column triple per group with slopes;
-    completed runs only, as in the accuracy table."""
-    groups = {k: grp.counted for k, grp in g.groups.items()}
-    groups = {k: [r for r in rs if r.summary["slopes"]] for k, rs in groups.items()}
-    groups = {k: rs for k, rs in groups.items() if rs}
-    if not groups:
-        return None
+def params_by_group(g: Grouping) -> list[Table]:
+    """One table per activation with learned parameters, PReLU paper Table 1 style: a row
+    per site and parameter, a column triple per group; completed runs only, as in the
+    accuracy table."""
+    kinds: dict[str, dict[str, list[Run]]] = {}
+    for label, grp in g.groups.items():
+        for r in grp.counted:
+            if r.summary["act_params"]:
+                kinds.setdefault(r.cfg.activation.name, {}).setdefault(label, []).append(r)
+    return [_params_table(name, groups) for name, groups in kinds.items()]
+
+
+def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
     members = [r for rs in groups.values() for r in rs]
     nets = list(dict.fromkeys(r.summary["net"] for r in members))
-    columns = ["net", "layer"] + [f"{lab} {s}" for lab in groups for s in ("mean", "std", "n")]
+    columns = ["net", "site", "param"]
+    columns += [f"{lab} {s}" for lab in groups for s in ("mean", "std", "n")]
     rows = []
     for net in nets:
-        for site in _site_order([r for r in members if r.summary["net"] == net], "slopes"):
-            row: list[Any] = [net, site]
+        on_net = [r for r in members if r.summary["net"] == net]
+        keys = dict.fromkeys(
+            (site, key)
+            for r in on_net
+            for site, ps in r.summary["act_params"].items()
+            for key in ps
+        )
+        for site, key in keys:
+            row: list[Any] = [net, site, key]
             for runs in groups.values():
                 vals = _per_seed(
-                    (r.summary["seed"], r.summary["slopes"][site]["mean"])
+                    (r.summary["seed"], r.summary["act_params"][site][key]["mean"])
                     for r in runs
-                    if r.summary["net"] == net and site in r.summary["slopes"]
+                    if r.summary["net"] == net and key in r.summary["act_params"].get(site, {})
                 )
                 if vals:
                     d = stats.describe(vals)
@@ -415,13 +423,13 @@ def slopes_by_group(g: Grouping) -> Table | None:
                     row += [None, None, 0]
             rows.append(row)
     note = (
-        "mean over seeds of each run's mean a over the site's channels (channel-wise runs); "
-        "n: distinct seeds"
+        "mean over seeds of each run's value at the last epoch; channel-wise parameters: "
+        "the mean over the site's channels first; n: distinct seeds"
     )
-    brief = [Brief("net", "{}", ("net",)), Brief("layer", "{}", ("layer",))]
+    brief = [Brief(c, "{}", (c,)) for c in ("net", "site", "param")]
     brief += [Brief(f"{lab} (n)", "{} ± {} ({})", tuple(f"{lab} {s}" for s in ("mean", "std", "n")),
                     number=".3f") for lab in groups]  # fmt: skip
-    return Table("Learned PReLU slopes by site", columns, rows, [note], brief)
+    return Table(f"Learned activation parameters by site: {name}", columns, rows, [note], brief)
 
 
 def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
@@ -462,7 +470,7 @@ def build_tables(
     metric: str = "accuracy",
 ) -> list[Table]:
     """Per-run table when every group has one run (or per_run), else grouped statistics;
-    then the slope and dead-unit tables where runs hold them."""
+    then the learned-parameter and dead-unit tables where runs hold them."""
     if metric not in METRICS:
         raise ActbenchError(f"--metric: unknown {metric!r}; allowed: {', '.join(METRICS)}")
     g = grouping(runs, group_by)  # also rejects unknown fields
@@ -472,7 +480,7 @@ def build_tables(
         or any(len(grp.runs) > 1 for grp in g.groups.values())
     )
     if grouped:
-        tables = [grouped_table(g, metric, baseline), slopes_by_group(g), dead_units(runs, g)]
+        tables = [grouped_table(g, metric, baseline), *params_by_group(g), dead_units(runs, g)]
     else:
-        tables = [per_run_table(runs, metric), slopes_per_run(runs), dead_units(runs, None)]
+        tables = [per_run_table(runs, metric), params_per_run(runs), dead_units(runs, None)]
     return [t for t in tables if t is not None]

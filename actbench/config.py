@@ -21,10 +21,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
-from actbench import registry
+from actbench import plugins, registry
 from actbench.errors import ActbenchError
 
 DATASETS = tuple(registry.DATASETS)
@@ -96,24 +98,65 @@ class ModelConfig(_Section):
     init: Choice("model.init", INITS) = "torch"
 
 
-class ActivationConfig(_Section):
-    """Activation name plus its parameters; only those the activation uses may be set."""
+# A user activation's keyword argument: a YAML scalar or a list of them.
+Scalar = bool | int | Annotated[float, Field(allow_inf_nan=False)] | str | None
+ArgValue = Scalar | Annotated[list[Scalar], Field(max_length=1000)]
 
-    name: Choice("activation.name", tuple(ACTIVATION_PARAMS)) = "relu"
+
+def is_builtin(name: str) -> bool:
+    return name in registry.ACTIVATIONS
+
+
+class ActivationConfig(_Section):
+    """Activation name plus its parameters; only those the activation uses may be set. A
+    user activation (an entry point's name, or 'module:Class') takes every other key of the
+    section as a keyword argument of its class."""
+
+    # built-in (actbench list), an installed entry point's name, or an import path
+    name: str = "relu"
     negative_slope: Finite = 0.01  # leaky_relu: slope for x < 0
     per_channel: bool = False  # prelu: one learned a per channel instead of one per site
     init: Annotated[float, Field(ge=-1e3, le=1e3)] = 0.25  # prelu: initial a (PReLU paper)
     lower: Finite = 1 / 8  # rrelu: slopes drawn from U(lower, upper) in training (torch default)
     upper: Finite = 1 / 3  # rrelu
     alpha: Annotated[float, Field(gt=0, le=1e6)] = 1.0  # elu, celu: value for x -> -inf
+    # user activations: their keyword arguments, written beside name in YAML
+    args: dict[str, ArgValue] = Field(default_factory=dict, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_args(cls, data: Any) -> Any:
+        name = data.get("name") if isinstance(data, dict) else None
+        if isinstance(name, str) and not is_builtin(name):
+            return {"name": name, "args": {k: v for k, v in data.items() if k != "name"}}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str, info: ValidationInfo) -> str:
+        if is_builtin(v) or plugins.is_import_path(v):
+            return v
+        # Reading a run: its entry point need not be installed here (nothing is imported).
+        if (info.context or {}).get("reading") and plugins.ENTRY_NAME.fullmatch(v):
+            return v
+        if v in plugins.entry_points():
+            return v
+        known = [*registry.ACTIVATIONS, *plugins.entry_points()]
+        shown = v if len(v) <= 40 else v[:40] + "..."
+        raise ActbenchError(
+            f"activation.name: unknown value {shown!r}{suggest(v, known)}; allowed: "
+            f"{', '.join(known)}, or a class by import path (package.module:Class)"
+        )
 
 
 class OptimConfig(_Section):
     name: Choice("optim.name", OPTIMIZERS) = "sgd"  # sgd | adam | adamw
     lr: Annotated[float, Field(gt=0, le=1e6)] = 0.01
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.5  # sgd only; classic MNIST example's
-    weight_decay: Finite = 0.0  # on every parameter except PReLU slopes
-    slope_weight_decay: Finite = 0.0  # on PReLU slopes: decay pulls a to 0, i.e. towards ReLU
+    weight_decay: Finite = 0.0  # on every parameter except learned activation parameters
+    # on learned activation parameters (PReLU's a, a user activation's): decay pulls them to
+    # 0, e.g. PReLU towards ReLU
+    slope_weight_decay: Finite = 0.0
     # Learning-rate schedule (torch.optim.lr_scheduler), stepped after every batch; its
     # parameters are in epochs and apply only to the schedule named.
     schedule: Choice("optim.schedule", SCHEDULES) = "none"  # none | step | ... (below)
@@ -195,8 +238,21 @@ WHERE_FIELDS = (
 )
 
 
+def _label_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(_label_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", str(value))  # run names allow only these
+
+
 def activation_label(act: ActivationConfig) -> str:
-    """Short name of the variant, e.g. relu, prelu-channel, leaky_relu(0.2)."""
+    """Short name of the variant, e.g. relu, prelu-channel, leaky_relu(0.2), and for user
+    activations their name (import path with '.' for ':') and arguments: pade(degree=5)."""
+    if not is_builtin(act.name):
+        label = act.name.replace(":", ".")
+        shown = ",".join(f"{k}={_label_value(v)}" for k, v in act.args.items())
+        return f"{label}({shown})" if shown else label
     label = act.name + ("-channel" if act.name == "prelu" and act.per_channel else "")
     defaults = ActivationConfig()
     changed = [
@@ -253,9 +309,14 @@ def _one_line(error: ValidationError) -> str:
     loc = tuple(str(p)[:60] for p in err["loc"])  # a key can be any length: show its start
     path = ".".join(loc) or "config"
     kind = err["type"]
+    if loc[:2] == ("activation", "args") and len(loc) > 2:
+        return (
+            f"activation.{loc[2]}: an activation argument is a finite number, a string, true/"
+            f"false, null or a list of these; got {_short(error.errors()[0].get('input'))}"
+        )
     if kind == "extra_forbidden":
         model = _model_at(loc)
-        names = list(model.model_fields) if model else []
+        names = [n for n in (model.model_fields if model else ()) if n != "args"]
         where = ".".join(str(p) for p in loc[:-1]) or "config"
         return (
             f"unknown key '{path}'{suggest(str(loc[-1]), names)}; "
@@ -277,8 +338,8 @@ def validate(
     cfg: Config, act_keys: typing.Iterable[str], optim_keys: typing.Iterable[str]
 ) -> Config:
     """Cross-field rules; act_keys / optim_keys are the keys the user wrote in those sections."""
-    uses = ACTIVATION_PARAMS[cfg.activation.name]
-    for key in act_keys:
+    uses = ACTIVATION_PARAMS.get(cfg.activation.name)
+    for key in act_keys if uses is not None else ():  # user activations: checked on import
         if key != "name" and key not in uses:
             raise ActbenchError(
                 f"activation.{key} does not apply to {cfg.activation.name}; "
@@ -305,14 +366,15 @@ def validate(
     return cfg
 
 
-def from_mapping(data: Any) -> Config:
-    """Build and validate a Config from a raw mapping (YAML document or sweep entry)."""
+def from_mapping(data: Any, reading: bool = False) -> Config:
+    """Build and validate a Config from a raw mapping (YAML document or sweep entry);
+    reading: a run's config.yaml (an entry point activation need not be installed)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ActbenchError(f"config: expected a mapping of keys, got {type(data).__name__}")
     try:
-        cfg = Config.model_validate(data)
+        cfg = Config.model_validate(data, context={"reading": reading})
     except ValidationError as exc:
         raise ActbenchError(_one_line(exc)) from None
     except RecursionError:
@@ -363,6 +425,8 @@ def _check_path(path: list[str], text: str) -> None:
     for i, part in enumerate(path):
         names = list(model.model_fields) if model is not None else []
         where = ".".join(path[:i]) or "config"
+        if model is ActivationConfig and part != "args":
+            return  # a user activation's argument, or a built-in's key: checked with the rest
         if part not in names:
             raise ActbenchError(
                 f"--set {text!r}: unknown key '{'.'.join(path[: i + 1])}'"
@@ -470,8 +534,12 @@ def load(name: str | os.PathLike[str], overrides: typing.Iterable[str] = ()) -> 
 def to_dict(cfg: Config) -> dict[str, Any]:
     """The fully resolved config, with only the activation and schedule parameters that apply."""
     out = cfg.model_dump()
-    uses = ACTIVATION_PARAMS[cfg.activation.name]
-    out["activation"] = {k: v for k, v in out["activation"].items() if k == "name" or k in uses}
+    act = cfg.activation
+    if is_builtin(act.name):
+        uses = ACTIVATION_PARAMS[act.name]
+        out["activation"] = {k: v for k, v in out["activation"].items() if k == "name" or k in uses}
+    else:
+        out["activation"] = {"name": act.name, **act.args}
     sched = SCHEDULE_PARAMS[cfg.optim.schedule]
     out["optim"] = {k: v for k, v in out["optim"].items() if k not in SCHEDULE_KEYS or k in sched}
     return out

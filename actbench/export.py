@@ -33,10 +33,16 @@ def _hparam(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
+def _scalar(run: Run, row: dict[str, Any]) -> bool:
+    """Whether the row's parameter holds one value per channel (or per site)."""
+    return row["param"] in run.summary["act_params"].get(row["site"], {})
+
+
 def tensorboard(runs: list[Run], out: Path) -> list[Path]:
-    """Write out/<run name>/ event files per run: metrics per epoch, PReLU slopes (mean per
-    site as scalars, a histogram per epoch for channel-wise sites), and the config as hparams
-    with the final metrics, so the HParams view compares runs. Returns the folders."""
+    """Write out/<run name>/ event files per run: metrics per epoch, learned activation
+    parameters (mean over channels as scalars, act_params/<site>/<param>, and a histogram per
+    epoch for channel-wise ones), and the config as hparams with the final metrics, so the
+    HParams view compares runs. Returns the folders."""
     import math
 
     import numpy as np
@@ -59,13 +65,19 @@ def tensorboard(runs: list[Run], out: Path) -> list[Path]:
                 for column, tag in METRIC_TAGS.items():
                     if column in m and math.isfinite(m[column]):
                         writer.add_scalar(tag, m[column], global_step=m["epoch"])
-            by_epoch: dict[tuple[int, str], list[float]] = {}
-            for s in run.slopes:
-                by_epoch.setdefault((s["epoch"], s["layer"]), []).append(s["a"])
-            for (epoch, site), values in sorted(by_epoch.items()):
-                writer.add_scalar(f"prelu_a/{site}", float(np.mean(values)), global_step=epoch)
+            by_epoch: dict[tuple[int, str, str], list[float]] = {}
+            for p in run.params:  # channel-wise: one value per channel
+                key = (
+                    p["param"]
+                    if p["index"] == 0 and _scalar(run, p)
+                    else f"{p['param']}[{p['index']}]"
+                )
+                by_epoch.setdefault((p["epoch"], p["site"], key), []).append(p["value"])
+            for (epoch, site, key), values in sorted(by_epoch.items()):
+                tag = f"{site}/{key}"
+                writer.add_scalar(f"act_params/{tag}", float(np.mean(values)), global_step=epoch)
                 if len(values) > 1:
-                    writer.add_histogram(f"prelu_a_channels/{site}", np.array(values), epoch)
+                    writer.add_histogram(f"act_params_channels/{tag}", np.array(values), epoch)
             hparams = {k: _hparam(v) for k, v in flatten(run.config).items() if v is not None}
             hparams.update(activation_label=run.summary["activation"], status=run.status)
             final = {

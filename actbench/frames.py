@@ -67,3 +67,13 @@ def load_slopes(*paths: Paths) -> pd.DataFrame:
         for s in r.slopes
     ]
     return pd.DataFrame(rows, columns=[*KEYS, "epoch", "site", "channel", "a"])
+
+
+def load_act_params(*paths: Paths) -> pd.DataFrame:
+    """One row per run, epoch, site, parameter, channel and index (act_params.csv; epoch 0 =
+    initial values; channel is NaN for a parameter shared by the site's channels)."""
+    import pandas as pd
+
+    columns = ["epoch", "site", "param", "channel", "index", "value"]
+    rows = [{**_keys(r), **{k: p.get(k) for k in columns}} for r in runs(*paths) for p in r.params]
+    return pd.DataFrame(rows, columns=[*KEYS, *columns])

@@ -10,6 +10,7 @@ from torch import nn
 
 from actbench import activations, registry
 from actbench.config import ActivationConfig, ModelConfig
+from actbench.rundir import SHAPE_GRID
 
 INPUT_SHAPE = (1, 28, 28)  # MNIST / Fashion-MNIST: channels, height, width
 
@@ -24,6 +25,13 @@ def _flat_size(features: Callable[[torch.Tensor], torch.Tensor], module: nn.Modu
     return size
 
 
+def _add_site(model: nn.Module, name: str, act: ActivationConfig, shape: tuple[int, ...]) -> None:
+    """A new activation module at site `name`; shape: (channels, 1, 1) after a conv (what a
+    per-channel module broadcasts over), (features,) after a linear layer."""
+    model.acts[name] = activations.create(act, shape[0])
+    model.site_shapes[name] = shape
+
+
 class LeNet(nn.Module):
     """LeNet-style net of the PyTorch MNIST example: 2 conv + 2 fc layers."""
 
@@ -33,12 +41,13 @@ class LeNet(nn.Module):
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
         self.conv2_drop = nn.Dropout2d()
         self.pool = nn.MaxPool2d(2)
-        # Sites in network order; their keys name the layer in a_values.csv.
-        self.acts = nn.ModuleDict(
-            {"conv1": activations.create(act, 10), "conv2": activations.create(act, 20)}
-        )
+        # Sites in network order; their keys name the site in a_values.csv / act_params.csv.
+        self.acts = nn.ModuleDict()
+        self.site_shapes: dict[str, tuple[int, ...]] = {}  # one sample's shape at the site
+        _add_site(self, "conv1", act, (10, 1, 1))
+        _add_site(self, "conv2", act, (20, 1, 1))
         self.fc1 = nn.Linear(_flat_size(self.features, self), 50)  # 20 * 4 * 4 = 320
-        self.acts["fc1"] = activations.create(act, 50)
+        _add_site(self, "fc1", act, (50,))
         self.drop = nn.Dropout(0.5)
         self.fc2 = nn.Linear(50, num_classes)
 
@@ -61,15 +70,16 @@ class LeNetPP(nn.Module):
         super().__init__()
         self.convs = nn.ModuleDict()
         self.acts = nn.ModuleDict()
+        self.site_shapes: dict[str, tuple[int, ...]] = {}
         in_ch = INPUT_SHAPE[0]
         for i, out_ch in enumerate(self.widths):
             name = f"conv{i // 2 + 1}_{i % 2 + 1}"
             self.convs[name] = nn.Conv2d(in_ch, out_ch, kernel_size=5, padding=2)
-            self.acts[name] = activations.create(act, out_ch)
+            _add_site(self, name, act, (out_ch, 1, 1))
             in_ch = out_ch
         self.pool = nn.MaxPool2d(2)
         self.fc1 = nn.Linear(_flat_size(self.features, self), 2)  # 128 * 3 * 3 = 1152 -> 2
-        self.acts["fc1"] = activations.create(act, 2)
+        _add_site(self, "fc1", act, (2,))
         self.fc2 = nn.Linear(2, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,9 +127,70 @@ def activation_sites(model: nn.Module) -> dict[str, nn.Module]:
     return dict(model.acts.items())
 
 
-def slope_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The learned PReLU slopes (excluded from ordinary weight decay)."""
-    return [m.weight for m in model.modules() if isinstance(m, nn.PReLU)]
+def activation_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every learned parameter of the activation modules (PReLU's a, a user activation's
+    coefficients): excluded from ordinary weight decay."""
+    return [p for module in activation_sites(model).values() for p in module.parameters()]
+
+
+# One row per learned value: (site, parameter, channel or None when shared by the site's
+# channels, index within the channel's slice, value).
+ParamRow = tuple[str, str, int | None, int, float]
+
+
+def activation_params(model: nn.Module, act: ActivationConfig) -> list[ParamRow]:
+    """Every learned activation parameter, in network order. A parameter whose first
+    dimension is the site's channel count is channel-wise (one slice per channel)."""
+    rows: list[ParamRow] = []
+    for site, module in activation_sites(model).items():
+        channels = model.site_shapes[site][0]
+        for pname, p in module.named_parameters():
+            label = activations.param_label(act, pname)
+            values = p.detach().float().cpu()
+            if values.ndim >= 1 and channels > 1 and values.shape[0] == channels:
+                for c in range(channels):
+                    flat = values[c].reshape(-1).tolist()
+                    rows += [(site, label, c, i, v) for i, v in enumerate(flat)]
+            else:
+                rows += [
+                    (site, label, None, i, v) for i, v in enumerate(values.reshape(-1).tolist())
+                ]
+    return rows
+
+
+# (site, x, lowest, median and highest y over the site's channels)
+ShapeRow = tuple[str, float, float, float, float]
+
+
+def activation_shapes(model: nn.Module) -> list[ShapeRow]:
+    """The function each site with learned parameters computes on rundir.SHAPE_GRID, in eval
+    mode and fp32, so a run shows its learned shapes without importing the activation's code."""
+    rows: list[ShapeRow] = []
+    lo, hi, n = SHAPE_GRID
+    for site, module in activation_sites(model).items():
+        params = list(module.parameters())
+        if not params:
+            continue
+        shape = model.site_shapes[site]
+        x = torch.linspace(lo, hi, n, device=params[0].device)
+        inputs = x.view(n, *([1] * len(shape))).expand(n, *shape).contiguous()
+        was_training = module.training
+        module.eval()
+        with (
+            torch.no_grad(),
+            torch.random.fork_rng(devices=[]),
+            torch.autocast(x.device.type, enabled=False),
+        ):
+            y = module(inputs).float().reshape(n, shape[0], -1)[..., 0]  # (n, channels)
+        module.train(was_training)
+        low, med, high = y.min(1).values, y.median(1).values, y.max(1).values
+        rows += [
+            (site, a, b, c, d)
+            for a, b, c, d in zip(
+                x.tolist(), low.tolist(), med.tolist(), high.tolist(), strict=True
+            )
+        ]
+    return rows
 
 
 def slopes(model: nn.Module) -> list[tuple[str, int, float]]:

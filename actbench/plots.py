@@ -245,6 +245,7 @@ def activation_functions(g: Grouping) -> Plot:
     import torch
 
     from actbench import activations
+    from actbench.config import is_builtin
 
     x = torch.linspace(-4, 4, 401)
     fig, ax = plt.subplots(figsize=(7.5, 5))
@@ -252,14 +253,24 @@ def activation_functions(g: Grouping) -> Plot:
     seen: set[str] = set()
     for runs in _groups(g).values():
         run = runs[0]
-        if run.cfg.activation.name == "prelu" or run.summary["activation"] in seen:
+        label = run.summary["activation"]
+        if run.cfg.activation.name == "prelu" or label in seen:
             continue
-        seen.add(run.summary["activation"])
+        seen.add(label)
+        if not is_builtin(run.cfg.activation.name):
+            # User code is never imported to draw: its recorded function at the last epoch,
+            # first site (learned_shapes.png has every site).
+            curve = _shape_at(run, None)
+            if curve:
+                site, xs, ys = next(iter(curve.values()))
+                ax.plot(xs, ys, lw=1.8, label=f"{label} ({site}, learned)")
+                data[label] = ys
+            continue
         module = activations.create(run.cfg.activation, 1).eval()  # RReLU: mean slope
         with torch.no_grad():
             y = module(x)
-        ax.plot(x, y, lw=1.8, label=run.summary["activation"])
-        data[run.summary["activation"]] = y.tolist()
+        ax.plot(x, y, lw=1.8, label=label)
+        data[label] = y.tolist()
     prelu = [r for runs in _prelu_groups(g).values() for r in runs]
     if prelu:
         chosen = prelu[0]
@@ -279,6 +290,77 @@ def activation_functions(g: Grouping) -> Plot:
     ax.set(xlabel="x (pre-activation)", ylabel="f(x)", ylim=(-2.5, 4.2))
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def _shape_at(run: Run, epoch: int | None) -> dict[str, tuple[str, list[float], list[float]]]:
+    """Per site: (site, x, median y) recorded at `epoch` (None: the last recorded)."""
+    if not run.shapes:
+        return {}
+    epoch = max(r["epoch"] for r in run.shapes) if epoch is None else epoch
+    out: dict[str, tuple[str, list[float], list[float]]] = {}
+    for r in run.shapes:
+        if r["epoch"] == epoch:
+            _, xs, ys = out.setdefault(r["site"], (r["site"], [], []))
+            xs.append(r["x"])
+            ys.append(r["y_median"])
+    return out
+
+
+def _shape_groups(g: Grouping) -> dict[str, list[Run]]:
+    out = {label: [r for r in runs if r.shapes] for label, runs in _groups(g).items()}
+    return {label: runs for label, runs in out.items() if runs}
+
+
+def learned_shapes(g: Grouping) -> Plot:
+    """Each site's learned function on [-4, 4] for every group whose activation has learned
+    parameters: at initialisation (epoch 0), after epoch 1 and after the last epoch; line:
+    mean over seeds of the median over channels; band: lowest to highest over channels and
+    seeds at the last epoch."""
+    groups = _shape_groups(g)
+    sites = {label: list(dict.fromkeys(r["site"] for r in runs[0].shapes))
+             for label, runs in groups.items()}  # fmt: skip
+    cols = max(len(v) for v in sites.values())
+    fig, axes = plt.subplots(len(groups), cols, figsize=(2.6 * cols, 2.4 * len(groups) + 0.6),
+                             squeeze=False, sharex=True)  # fmt: skip
+    data: dict[str, Any] = {}
+    for row, (label, runs) in enumerate(groups.items()):
+        last = min(max(r["epoch"] for r in run.shapes) for run in runs)
+        epochs = list(dict.fromkeys((0, 1, last)))
+        data[label] = {}
+        for col, site in enumerate(sites[label]):
+            ax = axes[row][col]
+            drawn: dict[str, Any] = {}
+            for epoch, style in zip(epochs, (":", "--", "-"), strict=False):
+                rows = [[r for r in run.shapes if r["epoch"] == epoch and r["site"] == site]
+                        for run in runs]  # fmt: skip
+                rows = [rs for rs in rows if rs]
+                if not rows:
+                    continue
+                xs = [r["x"] for r in rows[0]]
+                ys = np.mean([[r["y_median"] for r in rs] for rs in rows], axis=0)
+                ax.plot(xs, ys, ls=style, lw=1.5 if epoch == last else 1.0,
+                        color="C0" if epoch == last else "0.4", label=f"epoch {epoch}")  # fmt: skip
+                if epoch == last:
+                    low = np.min([[r["y_min"] for r in rs] for rs in rows], axis=0)
+                    high = np.max([[r["y_max"] for r in rs] for rs in rows], axis=0)
+                    ax.fill_between(xs, low, high, color="C0", alpha=0.2, lw=0)
+                drawn[f"epoch {epoch}"] = ys.tolist()
+            data[label][site] = drawn
+            ax.axhline(0, color="k", lw=0.5)
+            ax.axvline(0, color="k", lw=0.5)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{label}: {site}" if col == 0 else site, fontsize=9)
+        for col in range(len(sites[label]), cols):
+            axes[row][col].axis("off")
+        axes[row][0].set_ylabel(_legend(label, runs).replace(label + " ", ""), fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(
+        "Learned activation functions per site (line: mean over seeds of the median over "
+        "channels; band: range over channels at the last epoch)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return Plot(fig, data)
 
@@ -376,6 +458,7 @@ PLOTS: dict[str, Callable[[Grouping], Plot | None]] = {
     "slope_trajectories.png": slope_trajectories,
     "slope_hist.png": slope_histograms,
     "activations.png": activation_functions,
+    "learned_shapes.png": learned_shapes,
     "features2d.png": features2d,
 }
 
@@ -388,6 +471,8 @@ def needs(name: str, g: Grouping) -> bool:
         return bool(_prelu_groups(g))
     if name == "slope_hist.png":
         return bool(_channel_wise(g))
+    if name == "learned_shapes.png":
+        return bool(_shape_groups(g))
     if name == "features2d.png":
         return any((r.path / FEATURES).is_file() for runs in _groups(g).values() for r in runs)
     return True

@@ -38,6 +38,8 @@ class Activation:
     gain: Callable[[Any], float] = _relu_like
     # Keyword arguments from (config, channels of the site), where they are not just params.
     kwargs: Callable[[Any, int], dict[str, Any]] | None = None
+    # Learned parameters' names in tables and files, where the paper's differ from torch's.
+    param_names: dict[str, str] = field(default_factory=dict)
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -54,6 +56,7 @@ ACTIVATIONS: dict[str, Activation] = {
         ("per_channel", "init"),
         lambda a: _leaky(a.init),
         lambda a, channels: {"num_parameters": channels if a.per_channel else 1, "init": a.init},
+        {"weight": "a"},
     ),
     "rrelu": Activation(
         "RReLU",

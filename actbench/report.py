@@ -1,4 +1,5 @@
-"""A one-page Markdown report over runs: tables, slope table, plots, the configs that differ."""
+"""A one-page Markdown report over runs: the answer, tables, learned activation parameters,
+plots, the configs that differ."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ CAPTIONS = {
     "slope_trajectories.png": "PReLU slopes over epochs (epoch 0: initial value)",
     "slope_hist.png": "Channel-wise PReLU: distribution of the per-channel slopes",
     "activations.png": "The activation functions, PReLU with its learned slopes",
+    "learned_shapes.png": "Learned activation functions per site: at initialisation, after "
+    "the first epoch and after the last (band: lowest to highest over channels)",
     "features2d.png": "LeNet++ 2-D features of the test images",
 }
 
@@ -111,13 +114,15 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
     lines.append("")
     if "forest.png" in plots:
         lines += [f"![{CAPTIONS['forest.png']}](forest.png)", ""]
-    slope = next((t for t in tables if t.title.startswith("Learned PReLU slopes")), None)
-    if slope is not None:
-        lines += ["## Learned PReLU slopes", "", render([slope], "markdown"), ""]
+    learned = [t for t in tables if t.title.startswith("Learned activation parameters")]
+    if learned:
+        lines += ["## Learned activation parameters", "", render(learned, "markdown"), ""]
+        if "learned_shapes.png" in plots:
+            lines += [f"![{CAPTIONS['learned_shapes.png']}](learned_shapes.png)", ""]
     lines += [
         "## Details",
         "",
-        render([t for t in tables if t is not slope], "markdown"),
+        render([t for t in tables if t not in learned], "markdown"),
         "## Configs that differ",
         "",
     ]
@@ -147,7 +152,7 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
     ]
     if plots:
         lines += ["## Plots", ""]
-        for name in [p for p in plots if p != "forest.png"]:
+        for name in [p for p in plots if p not in ("forest.png", "learned_shapes.png")]:
             lines += [
                 f"### {CAPTIONS.get(name, name)}",
                 "",

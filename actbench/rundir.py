@@ -24,17 +24,27 @@ from actbench.errors import ActbenchError
 
 # ---------------------------------------------------------------------------- the format
 
-SCHEMA_VERSION = 2  # 1: actbench 0.1.0 (no schema_version, no fingerprint)
+# 1: actbench 0.1.0 (no schema_version, no fingerprint); 2: fingerprint; 3: act_params.csv
+# and act_shapes.csv (every learned activation parameter; read from a_values.csv before)
+SCHEMA_VERSION = 3
 CONFIG = "config.yaml"
 SUMMARY = "summary.json"
 METRICS = "metrics.csv"
-SLOPES = "a_values.csv"
+SLOPES = "a_values.csv"  # PReLU's a per site and channel: kept as the PReLU paper's view
+PARAMS = "act_params.csv"  # every learned activation parameter, per epoch (0: initial)
+SHAPES = "act_shapes.csv"  # the learned functions on a grid, per epoch
 MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"
 FEATURES = "features2d.npz"
 ATTEMPTS = ".attempts"  # failed attempts a sweep redid, moved aside: <sweep>/.attempts/<name>.N
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr")
 SLOPE_FIELDS = ("epoch", "layer", "channel", "a")
+# channel: empty for a parameter shared by the site's channels; index: within one channel's
+# slice (0 for a scalar such as PReLU's a)
+PARAM_FIELDS = ("epoch", "site", "param", "channel", "index", "value")
+# y over the site's channels at x: lowest, median (lower middle), highest
+SHAPE_FIELDS = ("epoch", "site", "x", "y_min", "y_median", "y_max")
+SHAPE_GRID = (-4.0, 4.0, 33)  # x from, to, points (step 0.25): where act_shapes.csv is taken
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
 MAX_FILE = 50_000_000  # bytes; no text file of a run comes near this
@@ -90,7 +100,10 @@ class Summary(BaseModel):
     heartbeat: float = 0.0
     precision: str = "fp32"
     channels_last: bool = False
-    slopes: dict[str, SiteStats] = Field(default_factory=dict)
+    slopes: dict[str, SiteStats] = Field(default_factory=dict)  # PReLU's a, by site
+    # every learned activation parameter: site -> parameter (name[index] for vectors) -> stats
+    # over the site's channels (n = 1 when shared)
+    act_params: dict[str, dict[str, SiteStats]] = Field(default_factory=dict)
     dead_units: dict[str, float] = Field(default_factory=dict)
     final_per_class_acc: list[float] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -107,7 +120,9 @@ class Run:
     config: dict[str, Any]  # the resolved config as written (legacy runs: defaults filled in)
     cfg: cfgmod.Config
     metrics: list[dict[str, float]] = field(default_factory=list)
-    slopes: list[dict[str, Any]] = field(default_factory=list)
+    slopes: list[dict[str, Any]] = field(default_factory=list)  # a_values.csv rows
+    params: list[dict[str, Any]] = field(default_factory=list)  # act_params.csv rows
+    shapes: list[dict[str, Any]] = field(default_factory=list)  # act_shapes.csv rows
 
     @property
     def status(self) -> str:
@@ -344,9 +359,32 @@ class RunDir:
         if slopes:
             _append_rows(self.path / SLOPES, SLOPE_FIELDS, [(epoch, *s) for s in slopes])
 
+    def append_params(self, epoch: int, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            _append_rows(self.path / PARAMS, PARAM_FIELDS, [(epoch, *r) for r in rows])
+
+    def append_shapes(self, epoch: int, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            _append_rows(self.path / SHAPES, SHAPE_FIELDS, [(epoch, *r) for r in rows])
+
+    def upgrade(self, run: Run) -> None:
+        """Write the files of today's schema that an older run lacks (act_params.csv and
+        act_shapes.csv, from what load_run migrated), before a resume appends to them."""
+        for name, header, rows in ((PARAMS, PARAM_FIELDS, run.params),
+                                   (SHAPES, SHAPE_FIELDS, run.shapes)):  # fmt: skip
+            if rows and not (self.path / name).exists():
+                _append_rows(
+                    self.path / name, header, [tuple(r.get(k) for k in header) for r in rows]
+                )
+
     def truncate(self, epoch: int) -> None:
-        """Drop metric and slope rows after `epoch` (a resumed run redoes them)."""
-        for name, header in ((METRICS, METRIC_FIELDS), (SLOPES, SLOPE_FIELDS)):
+        """Drop per-epoch rows after `epoch` (a resumed run redoes them)."""
+        for name, header in (
+            (METRICS, METRIC_FIELDS),
+            (SLOPES, SLOPE_FIELDS),
+            (PARAMS, PARAM_FIELDS),
+            (SHAPES, SHAPE_FIELDS),
+        ):
             path = self.path / name
             if not path.exists():
                 continue
@@ -484,7 +522,7 @@ def load_run(path: Path) -> Run:
             raise ValueError("not a mapping")
         if summary.schema_version < 2:
             data = _fill(data, LEGACY_DEFAULTS)
-        cfg = cfgmod.from_mapping(data)
+        cfg = cfgmod.from_mapping(data, reading=True)
         if cfg.train.precision == "auto" or cfg.train.channels_last == "auto":
             raise ValueError("train.precision / train.channels_last not resolved")
         fingerprint = cfgmod.fingerprint(cfg)
@@ -500,6 +538,18 @@ def load_run(path: Path) -> Run:
         slopes = _typed_rows(
             where, {"epoch": int, "layer": str, "channel": int, "a": float}, SLOPE_FIELDS
         )
+        where = path / PARAMS
+        if where.exists() or summary.schema_version >= 3:
+            types = {"epoch": int, "site": str, "param": str, "channel": int, "index": int}
+            params = _typed_rows(where, {**types, "value": float}, ("epoch", "site", "param"))
+            for row in params:
+                if "index" not in row or "value" not in row:
+                    raise ValueError(f"a row without index or value: {row}")
+            where = path / SHAPES
+            shape_types = {"epoch": int, "site": str} | {k: float for k in SHAPE_FIELDS[2:]}
+            shapes = _typed_rows(where, shape_types, SHAPE_FIELDS)
+        else:  # schema 2: PReLU's a was the only learned parameter recorded
+            params, shapes = _migrate_slopes(slopes, cfg.activation.per_channel)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
@@ -518,7 +568,42 @@ def load_run(path: Path) -> Run:
         raise DamagedRun(f"{path / SUMMARY}: damaged (status {record['status']!r})")
     record["status"] = _status(summary)
     record["fingerprint"] = fingerprint
-    return Run(path, record, cfgmod.to_dict(cfg), cfg, metrics, slopes)
+    if not record["act_params"] and record["slopes"]:  # schema 2
+        record["act_params"] = {site: {"a": v} for site, v in record["slopes"].items()}
+    return Run(path, record, cfgmod.to_dict(cfg), cfg, metrics, slopes, params, shapes)
+
+
+def _migrate_slopes(
+    slopes: list[dict[str, Any]], per_channel: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """act_params and act_shapes rows of a schema-2 PReLU run, from its a_values.csv."""
+    import numpy as np
+
+    params = [
+        {
+            "epoch": r["epoch"],
+            "site": r["layer"],
+            "param": "a",
+            **({"channel": r["channel"]} if per_channel else {}),
+            "index": 0,
+            "value": r["a"],
+        }
+        for r in slopes
+    ]
+    by_site: dict[tuple[int, str], list[float]] = {}
+    for r in slopes:
+        by_site.setdefault((r["epoch"], r["layer"]), []).append(r["a"])
+    lo, hi, n = SHAPE_GRID
+    shapes = []
+    for (epoch, site), a in by_site.items():
+        for x in np.linspace(lo, hi, n).tolist():
+            ys = sorted(x if x >= 0 else ai * x for ai in a)
+            row = (ys[0], ys[(len(ys) - 1) // 2], ys[-1])
+            shapes.append(
+                {"epoch": epoch, "site": site, "x": x}
+                | dict(zip(SHAPE_FIELDS[3:], row, strict=True))
+            )
+    return params, shapes
 
 
 def is_run(path: Path) -> bool:

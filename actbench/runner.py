@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from actbench import __version__, models
+from actbench import __version__, models, plugins
 from actbench import config as cfgmod
 from actbench.config import Config
 from actbench.errors import ActbenchError
@@ -79,15 +79,38 @@ def cfg_label(cfg: Config) -> str:
     return cfgmod.activation_label(cfg.activation)
 
 
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
+            "n": len(values)}  # fmt: skip
+
+
 def _slope_summary(slopes: list[tuple[str, int, float]]) -> dict[str, dict[str, float]]:
     """Per site: mean, min, max and count of the learned a."""
     by_site: dict[str, list[float]] = {}
     for site, _, a in slopes:
         by_site.setdefault(site, []).append(a)
-    return {
-        site: {"mean": sum(v) / len(v), "min": min(v), "max": max(v), "n": len(v)}
-        for site, v in by_site.items()
-    }
+    return {site: _stats(v) for site, v in by_site.items()}
+
+
+def param_summary(rows: list[models.ParamRow]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per site and parameter element (name, or name[index] for vectors): stats over the
+    site's channels."""
+    sizes: dict[tuple[str, str], int] = {}
+    for site, param, _, index, _ in rows:
+        sizes[site, param] = max(sizes.get((site, param), 0), index + 1)
+    out: dict[str, dict[str, list[float]]] = {}
+    for site, param, _, index, value in rows:
+        key = param if sizes[site, param] == 1 else f"{param}[{index}]"
+        out.setdefault(site, {}).setdefault(key, []).append(value)
+    return {site: {k: _stats(v) for k, v in ps.items()} for site, ps in out.items()}
+
+
+def record_activations(run: RunDir, trainer: Trainer, epoch: int) -> None:
+    """Append the learned activation parameters and shapes after `epoch` (0: initial)."""
+    model = trainer.model
+    run.append_slopes(epoch, models.slopes(model))
+    run.append_params(epoch, models.activation_params(model, trainer.cfg.activation))
+    run.append_shapes(epoch, models.activation_shapes(model))
 
 
 def build_summary(
@@ -125,8 +148,11 @@ def build_summary(
         "torch_version": torch.__version__,
         "actbench_version": __version__,
         "slopes": _slope_summary(models.slopes(trainer.model)),
+        "act_params": param_summary(models.activation_params(trainer.model, cfg.activation)),
         "notes": trainer.notes,
     }
+    if not cfgmod.is_builtin(cfg.activation.name):
+        summary["activation_source"] = plugins.source(cfg.activation.name)
     if status == "diverged":
         summary["diverged_epoch"] = rows[-1].epoch
     return summary
@@ -146,11 +172,12 @@ def execute(
     run.lock()
     try:
         if resumed:
+            run.upgrade(load_run(run.path))
             run.truncate(trainer.epoch)
             rows = [EpochResult(**m) for m in load_run(run.path).metrics]
         else:
             run.write_config(cfgmod.dump(cfg))
-            run.append_slopes(0, models.slopes(trainer.model))
+            record_activations(run, trainer, 0)
             run.save_torch(CHECKPOINT, trainer.state_dict())
             rows = []
         summary = build_summary(run, cfg, trainer, rows, "running")
@@ -176,7 +203,7 @@ def execute(
                     break
                 rows.append(result)
                 run.append_metrics(asdict(result))
-                run.append_slopes(result.epoch, models.slopes(trainer.model))
+                record_activations(run, trainer, result.epoch)
                 if diverged(result.train_loss):
                     status = "diverged"
                     break

@@ -142,6 +142,10 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
         for seed in seeds:
             try:
                 cfg = cfgmod.from_mapping(cfgmod.apply_overrides({**data, "seed": seed}, overrides))
+                if not cfgmod.is_builtin(cfg.activation.name):
+                    from actbench import activations  # imports torch and the user's class
+
+                    activations.check(cfg.activation)  # before any run starts
             except ActbenchError as exc:
                 raise ActbenchError(f"{spec_path}: {exc}") from None
             cfg = fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actbench import data, models
+from actbench import activations, data, models
 from actbench.config import Config, OptimConfig
 from actbench.errors import ActbenchError
 
@@ -69,9 +69,9 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """PReLU slopes get their own weight decay (default 0, which keeps PReLU from drifting to
-    ReLU); every other parameter gets optim.weight_decay."""
-    slope_ids = {id(p) for p in models.slope_parameters(model)}
+    """Learned activation parameters (PReLU slopes, ...) get their own weight decay (default
+    0, which keeps PReLU from drifting to ReLU); every other parameter gets weight_decay."""
+    slope_ids = {id(p) for p in models.activation_parameters(model)}
     groups = [
         {"params": [p for p in model.parameters() if id(p) not in slope_ids]},
         {
@@ -120,6 +120,7 @@ class Trainer:
         if cfg.train.precision == "auto" or cfg.train.channels_last == "auto":
             raise ValueError("Trainer needs a resolved config (fastpath.resolve)")
         self.cfg = cfg
+        activations.check(cfg.activation)  # a user activation: imported and checked first
         self.device = resolve_device(cfg.train.device)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -140,6 +141,9 @@ class Trainer:
         self.last_lr = cfg.optim.lr  # lr of the latest training step
         self.last_eval: dict[str, Any] = {}  # the latest evaluate() result
         self.notes: list[str] = []  # things the user should know (e.g. compile fell back)
+        note = activations.gain_note(cfg.activation) if cfg.model.init == "auto" else None
+        if note:
+            self.notes.append(note)
         self.forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         if cfg.train.compile:
             self.forward = self._compiled_forward()

@@ -22,7 +22,8 @@ def fake_run(
 ) -> Path:
     """A completed run of the LeNet-style net with the given final accuracy (fraction);
     `curve`: test accuracy per epoch for metrics.csv (default: `acc` at every epoch);
-    `slopes` in extra also writes a_values.csv (one channel per site, epochs 0 and last)."""
+    `slopes` in extra also writes a_values.csv and act_params.csv (PReLU's a, one channel
+    per site, epochs 0 and last)."""
     resolved = {"precision": "fp32", "channels_last": False}
     data = {"activation": act, "seed": seed, **(overrides or {})}
     data["train"] = {**resolved, **data.get("train", {})}
@@ -45,8 +46,12 @@ def fake_run(
             }
         )
     slopes = extra.get("slopes") or {}
-    run.append_slopes(0, [(site, 0, cfg.activation.init) for site in slopes])
-    run.append_slopes(len(curve), [(site, 0, v["mean"]) for site, v in slopes.items()])
+    for epoch, rows in (
+        (0, [(site, 0, cfg.activation.init) for site in slopes]),
+        (len(curve), [(site, 0, v["mean"]) for site, v in slopes.items()]),
+    ):
+        run.append_slopes(epoch, rows)
+        run.append_params(epoch, [(site, "a", None, 0, a) for site, _, a in rows])
     summary = {
         "name": run.path.name,
         "fingerprint": config.fingerprint(cfg),
@@ -62,6 +67,7 @@ def fake_run(
         "train_seconds": 60.0,
         "status": "completed",
         "precision": "fp32",
+        "act_params": {site: {"a": v} for site, v in slopes.items()},
         **extra,
     }
     run.write_summary(summary)

@@ -83,7 +83,7 @@ def test_prelu_slope_counts(net: str, per_channel: bool) -> None:
     expected = sum(SITES[net].values()) if per_channel else len(SITES[net])
     assert len(rows) == expected
     assert all(a == pytest.approx(0.3) for _, _, a in rows)
-    assert len(models.slope_parameters(model)) == len(SITES[net])
+    assert len(models.activation_parameters(model)) == len(SITES[net])
 
 
 def test_prelu_gradient_of_a_is_sum_over_negative_inputs() -> None:

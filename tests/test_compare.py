@@ -281,12 +281,12 @@ relu   3  97.83 ± 0.76  [95.94, 99.73]   -                  -      baseline  0/
     hold the same seeds, else Welch's t-test; 'not distinguishable' when the difference's 95% CI
     contains 0
 
-Learned PReLU slopes by site
+Learned activation parameters by site: prelu
 
-net    layer  prelu (n)
-─────  ─────  ─────────────────
-lenet  conv1  0.210 ± 0.010 (3)
+net    site   param  prelu (n)
+─────  ─────  ─────  ─────────────────
+lenet  conv1  a      0.210 ± 0.010 (3)
 
-  mean over seeds of each run's mean a over the site's channels (channel-wise runs); n: distinct
-    seeds
+  mean over seeds of each run's value at the last epoch; channel-wise parameters: the mean over the
+    site's channels first; n: distinct seeds
 """

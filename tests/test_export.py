@@ -32,9 +32,11 @@ def test_event_files_hold_the_run_files_values(tmp_path: Path) -> None:
     prelu = fake_run(runs, {"name": "prelu", "per_channel": True}, 0, 0.985, slopes=SLOPES,
                      curve=[0.9, 0.96, 0.985], overrides={"train": {"epochs": 3}})  # fmt: skip
     # a channel-wise site: three channels per epoch
-    (prelu / "a_values.csv").write_text(
-        "epoch,layer,channel,a\n"
-        + "".join(f"{e},conv1,{c},{0.25 + e / 10 + c / 100}\n" for e in (0, 3) for c in range(3))
+    (prelu / "act_params.csv").write_text(
+        "epoch,site,param,channel,index,value\n"
+        + "".join(
+            f"{e},conv1,a,{c},0,{0.25 + e / 10 + c / 100}\n" for e in (0, 3) for c in range(3)
+        )
     )
     out = tmp_path / "tb"
     result = cli.invoke(app, ["export", "tensorboard", str(runs), "--out", str(out)])
@@ -49,9 +51,9 @@ def test_event_files_hold_the_run_files_values(tmp_path: Path) -> None:
             assert [e.step for e in events] == [m["epoch"] for m in metrics]
             assert [e.value for e in events] == pytest.approx([m[column] for m in metrics])
     acc = _reader(out / prelu.name)
-    slope = acc.Scalars("prelu_a/conv1")
+    slope = acc.Scalars("act_params/conv1/a")
     assert [(e.step, round(e.value, 5)) for e in slope] == [(0, 0.26), (3, 0.56)]
-    hist = acc.Histograms("prelu_a_channels/conv1")
+    hist = acc.Histograms("act_params_channels/conv1/a")
     assert [h.step for h in hist] == [0, 3] and hist[0].histogram_value.num == 3
     assert hist[1].histogram_value.min == pytest.approx(0.55)
     # hparams: the config and the final metric, for TensorBoard's HParams view

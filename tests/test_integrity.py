@@ -361,8 +361,8 @@ def test_tables_and_figures_share_groups_and_counts(tmp_path: Path) -> None:
     assert acc["0.01"]["n"] == acc["0.1"]["n"] == 3
     assert acc["0.1"]["not_completed"] == 2  # listed, left out
     assert "prelu-lenet-mnist-s7 (interrupted)" in tables[0].notes[-1]
-    slope_table = next(t for t in tables if t.title.startswith("Learned PReLU slopes"))
-    assert slope_table.rows[0][2:] == [0.2, 0.0, 3, 0.2, 0.0, 3]  # n = 3 in both groups
+    slope_table = next(t for t in tables if t.title.startswith("Learned activation parameters"))
+    assert slope_table.rows[0][3:] == [0.2, 0.0, 3, 0.2, 0.0, 3]  # n = 3 in both groups
     figures = plots.make_all(found, g)
     curves = figures["curves.png"].data
     assert sorted(curves) == ["0.01", "0.1"]  # the interrupted run removes no curve

@@ -1,0 +1,1 @@
+"""Example user activations for actbench (see activations.py and this folder's pyproject.toml)."""
