@@ -209,6 +209,10 @@ def test_examples_train_record_and_resume_bit_for_bit(
                     assert [last[param, None, i] for i in range(len(tensor))] == tensor.tolist()
     assert sorted({p["epoch"] for p in run.params}) == sorted({s["epoch"] for s in run.shapes})
     assert sorted({p["epoch"] for p in run.params}) == [0, 1, 2]
+    drawn = plots.learned_shapes(compare.grouping([run])).data[summary["activation"]]
+    assert list(drawn) == sites and list(drawn[sites[-1]]) == ["epoch 0", "epoch 1", "epoch 2"]
+    recorded = [s["y_median"] for s in run.shapes if s["epoch"] == 2 and s["site"] == sites[-1]]
+    assert drawn[sites[-1]]["epoch 2"] == pytest.approx(recorded)
 
     def stop_after_first(result: object) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, between epochs
