@@ -52,6 +52,13 @@ def gain(cfg: ActivationConfig) -> float:
     return plugins.DEFAULT_GAIN if declared is None else declared
 
 
+def preflight(cfg: ActivationConfig) -> None:
+    """Import, check the arguments, build one module and read its gain: what a run of this
+    activation needs, checked before a sweep starts any run."""
+    create(cfg, 2)
+    gain(cfg)
+
+
 def gain_note(cfg: ActivationConfig) -> str | None:
     """What the run should say when a user activation declares no init gain."""
     cls = check(cfg)

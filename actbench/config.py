@@ -251,7 +251,7 @@ def activation_label(act: ActivationConfig) -> str:
     activations their name (import path with '.' for ':') and arguments: pade(degree=5)."""
     if not is_builtin(act.name):
         label = act.name.replace(":", ".")
-        shown = ",".join(f"{k}={_label_value(v)}" for k, v in act.args.items())
+        shown = ",".join(f"{_label_value(k)}={_label_value(v)}" for k, v in act.args.items())
         return f"{label}({shown})" if shown else label
     label = act.name + ("-channel" if act.name == "prelu" and act.per_channel else "")
     defaults = ActivationConfig()
@@ -454,11 +454,8 @@ class _YamlLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
 def _why(exc: Exception) -> str:
@@ -545,9 +542,17 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     return out
 
 
+class _YamlDumper(yaml.SafeDumper):
+    """Quotes the strings _YamlLoader would read as numbers (e.g. '1e-3'), so a config
+    written to a run reads back the same."""
+
+
+_YamlDumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
 def dump(cfg: Config) -> str:
     """YAML text of the resolved config, sections in definition order."""
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    return yaml.dump(to_dict(cfg), Dumper=_YamlDumper, sort_keys=False)
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -10,6 +10,7 @@ from torch import nn
 
 from actbench import activations, registry
 from actbench.config import ActivationConfig, ModelConfig
+from actbench.errors import ActbenchError
 from actbench.rundir import SHAPE_GRID
 
 INPUT_SHAPE = (1, 28, 28)  # MNIST / Fashion-MNIST: channels, height, width
@@ -102,7 +103,11 @@ def init_weights(model: nn.Module, act: ActivationConfig, seed: int) -> None:
     """He normal with the activation's gain (LeCun for SELU), zero biases; the classifier
     gets gain 1. One generator draws the same numbers whatever the activation."""
     gen = torch.Generator().manual_seed(seed)
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    inside_acts = {id(m) for act_module in activation_sites(model).values()
+                   for m in act_module.modules()}  # fmt: skip
+    # The network's layers only: layers inside a user activation keep their own init.
+    layers = [m for m in model.modules()
+              if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in inside_acts]  # fmt: skip
     act_gain = activations.gain(act)
     for layer in layers:
         fan_in = layer.weight[0].numel()
@@ -110,13 +115,22 @@ def init_weights(model: nn.Module, act: ActivationConfig, seed: int) -> None:
         noise = torch.randn(layer.weight.shape, generator=gen)
         with torch.no_grad():
             layer.weight.copy_(noise * (gain / math.sqrt(fan_in)))
-            layer.bias.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
 
 
 def build(cfg: ModelConfig, act: ActivationConfig, seed: int) -> nn.Module:
     """A freshly initialised network."""
     torch.manual_seed(seed)  # init: torch draws framework defaults from the global RNG
-    model = registry.resolve(registry.NETWORKS[cfg.net].cls)(act)
+    try:
+        model = registry.resolve(registry.NETWORKS[cfg.net].cls)(act)
+    except ActbenchError:
+        raise
+    except Exception as exc:  # a user activation failing in the flatten-size dry run
+        raise ActbenchError(
+            f"activation: {act.name} fails on a (N, channels, H, W) input "
+            f"({type(exc).__name__}: {exc})"[:240]
+        ) from None
     if cfg.init == "auto":
         init_weights(model, act, seed)
     return model

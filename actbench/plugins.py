@@ -131,7 +131,8 @@ def check_args(name: str, cls: type, args: dict[str, Any]) -> None:
     for key, value in args.items():
         if key in hints:
             try:
-                TypeAdapter(hints[key]).validate_python(value, strict=True)
+                # strict for scalars ('2' is no number); a YAML list may fill a tuple
+                TypeAdapter(hints[key]).validate_python(value, strict=not isinstance(value, list))
             except ValidationError as exc:
                 msg = exc.errors(include_url=False)[0]["msg"].replace("Input should be", "")
                 raise ActbenchError(
@@ -146,7 +147,12 @@ def gain(cls: type, args: dict[str, Any]) -> float | None:
     declared = getattr(cls, GAIN, None)
     if declared is None:
         return None
-    value = declared(**args) if callable(declared) else declared
+    try:
+        value = declared(**args) if callable(declared) else declared
+    except Exception as exc:  # user code may raise anything
+        raise ActbenchError(
+            f"activation: {cls.__name__}.{GAIN} failed ({type(exc).__name__}: {exc})"[:200]
+        ) from None
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ActbenchError(f"activation: {cls.__name__}.{GAIN} must be a positive number")
     return float(value)

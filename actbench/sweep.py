@@ -145,7 +145,7 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
                 if not cfgmod.is_builtin(cfg.activation.name):
                     from actbench import activations  # imports torch and the user's class
 
-                    activations.check(cfg.activation)  # before any run starts
+                    activations.preflight(cfg.activation)  # before any run starts
             except ActbenchError as exc:
                 raise ActbenchError(f"{spec_path}: {exc}") from None
             cfg = fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from actbench import activations, data, models
-from actbench.config import Config, OptimConfig
+from actbench.config import Config, OptimConfig, is_builtin
 from actbench.errors import ActbenchError
 
 # (batches done, batches in the epoch, running mean train loss) -> None; called every
@@ -127,6 +127,8 @@ class Trainer:
         seed_everything(cfg.seed)
         self.train_set, self.test_set = data.load(cfg.data, self.device)
         self.model = models.build(cfg.model, cfg.activation, cfg.seed).to(self.device)
+        if not is_builtin(cfg.activation.name):
+            self._check_shapes()
         self.memory_format = (
             torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         )
@@ -148,6 +150,17 @@ class Trainer:
         if cfg.train.compile:
             self.forward = self._compiled_forward()
         self.autocast_dtype = torch.bfloat16 if cfg.train.precision == "bf16" else None
+
+    def _check_shapes(self) -> None:
+        """A user activation must compute what the run records (act_shapes.csv) before any
+        file is written."""
+        try:
+            models.activation_shapes(self.model)
+        except Exception as exc:  # user code may raise anything
+            raise ActbenchError(
+                f"activation: {self.cfg.activation.name} fails on a (N, channels, 1, 1) or "
+                f"(N, features) input ({type(exc).__name__}: {exc})"[:240]
+            ) from None
 
     # ------------------------------------------------------------------ compile / autocast
 

@@ -97,6 +97,11 @@ BAD = [
      "relu, leaky_relu, "),
     (["activation.name=swish"],
      "sigmoid, pade, swish_beta, or a class by import path (package.module:Class)\n"),
+    (["model.init=auto", "activation.name=tests.user_acts:BadGain"],
+     "activation: BadGain.init_gain failed (ZeroDivisionError: division by zero)\n"),
+    (["activation.name=tests.user_acts:FlatOnly"],
+     "activation: tests.user_acts:FlatOnly fails on a (N, channels, H, W) input "
+     "(ValueError: expected 2 dimensions, got 4)\n"),
     (["activation.name=tests.user_acts:Scaled", "activation.k=.nan"],
      "activation.k: an activation argument is a finite number, a string, true/false, null or a "
      "list of these; got nan\n"),
@@ -114,6 +119,25 @@ def test_a_bad_user_activation_exits_2_with_one_line(
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr
     assert not runs.exists()  # nothing written
+
+
+def test_string_and_tuple_arguments_round_trip_through_config_yaml() -> None:
+    act = {"name": "tests.user_acts:Tagged", "tag": "1e-3", "coeffs": [2.0, 3.0]}
+    cfg = config.from_mapping({"activation": act, "train": {"precision": "fp32"}})
+    again = config.from_mapping(config.load_yaml_text(config.dump(cfg)))
+    assert again.activation.args == {"tag": "1e-3", "coeffs": [2.0, 3.0]}  # still a string
+    assert config.fingerprint(again) == config.fingerprint(cfg)
+    from actbench import activations
+
+    assert activations.create(cfg.activation, 4).scale.tolist() == [2.0, 3.0]
+
+
+def test_network_init_leaves_layers_inside_an_activation_alone() -> None:
+    from actbench import models
+
+    act = config.ActivationConfig(name="tests.user_acts:WithLayer")
+    model = models.build(config.ModelConfig(init="auto"), act, seed=0)
+    assert all(m.mix.weight.item() == 0.5 for m in model.acts.values())
 
 
 def test_a_sweep_checks_every_user_activation_before_training(tmp_path: Path) -> None:

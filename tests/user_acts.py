@@ -26,3 +26,48 @@ class Broken(nn.Module):
 
 class NotAModule:
     pass
+
+
+class WithLayer(nn.Module):
+    """Holds its own bias-free linear layer (weights 0.5) that network init must not touch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Linear(1, 1, bias=False)
+        nn.init.constant_(self.mix.weight, 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x)
+
+
+class BadGain(nn.Module):
+    @staticmethod
+    def init_gain() -> float:
+        return 1 / 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Tagged(nn.Module):
+    """String and tuple arguments."""
+
+    def __init__(self, tag: str, coeffs: tuple[float, ...] = (1.0,)) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(coeffs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) * self.scale[0]
+
+
+class FlatOnly(nn.Module):
+    """Learns a slope but only accepts (N, features) inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"expected 2 dimensions, got {x.dim()}")
+        return self.a * x
