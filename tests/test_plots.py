@@ -52,6 +52,7 @@ def test_plot_writes_every_png(runs: Path, tmp_path: Path) -> None:
         "slope_trajectories.png",
         "slope_hist.png",
         "activations.png",
+        "learned_shapes.png",
         "features2d.png",
     ]
     assert result.stdout.splitlines() == [str(out / n) for n in names]
@@ -91,7 +92,9 @@ def test_report_embeds_tables_and_plots(runs: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = (out / "report.md").read_text()
     assert text.startswith("# actbench report\n")
-    assert "### Learned PReLU slopes by site" in text  # grouped, as every report table
+    # grouped, as every report table, with the learned shapes under it
+    assert "### Learned activation parameters by site: prelu" in text
+    assert "](learned_shapes.png)" in text
     assert "## Configs that differ" in text and "| activation | net |" in text
     for name in ("curves.png", "slopes.png", "features2d.png"):
         assert f"]({name})" in text and (out / name).is_file()

@@ -118,8 +118,8 @@ def test_compare_lists_both_runs(runs: Path) -> None:
     assert sorted(r["activation"] for r in table) == ["prelu-channel", "relu"]
     accs = [float(r["final_acc_%"]) for r in table]
     assert accs == sorted(accs, reverse=True)
-    assert "# Learned PReLU slopes a at the last epoch (over channels)" in lines
-    start = lines.index("# Learned PReLU slopes a at the last epoch (over channels)") + 2
+    assert "# Learned activation parameters at the last epoch (over channels)" in lines
+    start = lines.index("# Learned activation parameters at the last epoch (over channels)") + 2
     slope_rows = lines[start : lines.index("", start)]
     assert [r.split(",")[1] for r in slope_rows] == ["conv1", "conv2", "fc1"]
     assert (
