@@ -207,11 +207,8 @@ def activation_shapes(model: nn.Module) -> list[ShapeRow]:
     return rows
 
 
-def slopes(model: nn.Module) -> list[tuple[str, int, float]]:
-    """(site, channel, a) for every PReLU slope, in network order."""
-    rows = []
-    for site, module in activation_sites(model).items():
-        if isinstance(module, nn.PReLU):
-            values = module.weight.detach().float().cpu().tolist()
-            rows += [(site, channel, a) for channel, a in enumerate(values)]
-    return rows
+def slopes(rows: list[ParamRow], act: ActivationConfig) -> list[tuple[str, int, float]]:
+    """(site, channel, a) for every PReLU slope (a_values.csv), from activation_params."""
+    if act.name != "prelu":
+        return []
+    return [(site, channel or 0, a) for site, _, channel, _, a in rows]

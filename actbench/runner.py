@@ -107,10 +107,11 @@ def param_summary(rows: list[models.ParamRow]) -> dict[str, dict[str, dict[str, 
 
 def record_activations(run: RunDir, trainer: Trainer, epoch: int) -> None:
     """Append the learned activation parameters and shapes after `epoch` (0: initial)."""
-    model = trainer.model
-    run.append_slopes(epoch, models.slopes(model))
-    run.append_params(epoch, models.activation_params(model, trainer.cfg.activation))
-    run.append_shapes(epoch, models.activation_shapes(model))
+    act = trainer.cfg.activation
+    params = models.activation_params(trainer.model, act)
+    run.append_slopes(epoch, models.slopes(params, act))
+    run.append_params(epoch, params)
+    run.append_shapes(epoch, models.activation_shapes(trainer.model))
 
 
 def build_summary(
@@ -119,6 +120,7 @@ def build_summary(
     """summary.json: what the run is, how it ended, and its headline numbers."""
     import torch
 
+    params = models.activation_params(trainer.model, cfg.activation)
     finite = [r for r in rows if not math.isnan(r.test_acc)]
     best = max(finite, key=lambda r: r.test_acc, default=None)
     last = finite[-1] if finite else None
@@ -147,8 +149,8 @@ def build_summary(
         "status": status,
         "torch_version": torch.__version__,
         "actbench_version": __version__,
-        "slopes": _slope_summary(models.slopes(trainer.model)),
-        "act_params": param_summary(models.activation_params(trainer.model, cfg.activation)),
+        "slopes": _slope_summary(models.slopes(params, cfg.activation)),
+        "act_params": param_summary(params),
         "notes": trainer.notes,
     }
     if not cfgmod.is_builtin(cfg.activation.name):

@@ -79,7 +79,7 @@ def test_prelu_slope_counts(net: str, per_channel: bool) -> None:
     for site, module in models.activation_sites(model).items():
         assert isinstance(module, nn.PReLU)
         assert module.weight.numel() == (SITES[net][site] if per_channel else 1)
-    rows = models.slopes(model)
+    rows = models.slopes(models.activation_params(model, act), act)
     expected = sum(SITES[net].values()) if per_channel else len(SITES[net])
     assert len(rows) == expected
     assert all(a == pytest.approx(0.3) for _, _, a in rows)
