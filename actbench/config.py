@@ -87,6 +87,9 @@ class DataConfig(_Section):
     root: str | None = None  # None: $ACTBENCH_DATA, else ./data
     # first N training images (quick runs); None = all
     train_subset: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    # augmentation: each training image moved by a random whole number of pixels, up to
+    # `shift` each way (edges repeated), redrawn every epoch; 0 = off. Test images never move.
+    shift: Annotated[int, Field(ge=0, le=registry.IMAGE_SIDE // 2)] = 0
     download: bool = False  # let torchvision download (needs internet)
 
 
@@ -566,10 +569,19 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Fields added after runs were published, with the value that leaves training as it was: at
+# that value they stay out of the identity, so earlier runs keep their fingerprint.
+LATER_FIELDS: dict[str, Any] = {"data.shift": 0}
+
+
 def identity(cfg: Config) -> dict[str, Any]:
     """The fields that define what a run trains and measures (flat, sorted)."""
     flat = flatten(to_dict(cfg))
-    return {k: flat[k] for k in sorted(flat) if k not in WHERE_FIELDS}
+    return {
+        k: flat[k]
+        for k in sorted(flat)
+        if k not in WHERE_FIELDS and not (k in LATER_FIELDS and flat[k] == LATER_FIELDS[k])
+    }
 
 
 def fingerprint(cfg: Config) -> str:
@@ -584,6 +596,7 @@ def fingerprint(cfg: Config) -> str:
 def differences(a: Config, b: Config) -> list[str]:
     """'key: a != b' for every identity field where the two configs differ."""
     ia, ib = identity(a), identity(b)
+    ia, ib = {**LATER_FIELDS, **ia}, {**LATER_FIELDS, **ib}
     return [
         f"{k}: {ia.get(k)!r} != {ib.get(k)!r}"
         for k in dict.fromkeys([*ia, *ib])

@@ -11,7 +11,7 @@ import torch
 
 from actbench.config import DataConfig, default_data_root
 from actbench.errors import ActbenchError
-from actbench.registry import DATASETS
+from actbench.registry import DATASETS, IMAGE_SIDE
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # IDX headers: ubyte 3-D / 1-D
 FILES = {  # name -> (magic, count)
@@ -20,7 +20,7 @@ FILES = {  # name -> (magic, count)
     "t10k-images-idx3-ubyte": (IMAGE_MAGIC, 10_000),
     "t10k-labels-idx1-ubyte": (LABEL_MAGIC, 10_000),
 }
-SIDE = 28  # image height and width in pixels
+SIDE = IMAGE_SIDE  # image height and width in pixels
 
 
 @dataclass
@@ -115,3 +115,18 @@ def load(cfg: DataConfig, device: torch.device) -> tuple[Split, Split]:
         x = images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)
         splits.append(Split(x.to(device), labels.long().to(device)))
     return splits[0], splits[1]
+
+
+def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of x (N, C, H, W) moved by its own (dy, dx), each uniform in -shift..shift
+    pixels, with the edge pixels repeated into the gap. torchvision's RandomCrop draws one crop
+    per call, so a batch would move as one; this gathers a crop per image instead."""
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (shift,) * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * shift + 1, (2, n), device=x.device, generator=generator)
+    rows = offsets[0, :, None] + torch.arange(h, device=x.device)  # (N, H) rows of padded
+    cols = offsets[1, :, None] + torch.arange(w, device=x.device)  # (N, W)
+    # (N, 1, H, 1) and (N, 1, 1, W) broadcast against the channel index (1, C, 1, 1).
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]

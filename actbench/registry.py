@@ -103,6 +103,8 @@ NETWORKS: dict[str, Network] = {
 
 # ---------------------------------------------------------------------------- data sets
 
+IMAGE_SIDE = 28  # every data set here: 28 x 28 grey-scale images
+
 
 @dataclass(frozen=True)
 class Dataset:

@@ -190,8 +190,12 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def _batch(self, split: data.Split, idx: torch.Tensor | slice) -> tuple[torch.Tensor, ...]:
+    def _batch(
+        self, split: data.Split, idx: torch.Tensor | slice, shift: int = 0
+    ) -> tuple[torch.Tensor, ...]:
         x = split.x[idx]
+        if shift:
+            x = data.random_shift(x, shift, self.batch_gen)
         if self.memory_format is torch.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, split.y[idx]
@@ -215,7 +219,8 @@ class Trainer:
         for step in range(steps):
             if should_stop is not None and should_stop():
                 return None
-            x, y = self._batch(self.train_set, order[step * bs : (step + 1) * bs])
+            idx = order[step * bs : (step + 1) * bs]
+            x, y = self._batch(self.train_set, idx, self.cfg.data.shift)
             with self._autocast():
                 out = self.forward(x)
                 loss = F.cross_entropy(out.float(), y)

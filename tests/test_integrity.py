@@ -85,6 +85,7 @@ def test_fingerprint_covers_what_is_trained_not_where() -> None:
     for key, value in [
         ("seed", 1),
         ("data.train_subset", 300),
+        ("data.shift", 1),
         ("optim.lr", 0.02),
         ("train.epochs", 2),
         ("train.precision", "bf16"),
