@@ -432,12 +432,24 @@ def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
     return Table(f"Learned activation parameters by site: {name}", columns, rows, [note], brief)
 
 
+def per_net(groups: dict[str, list[Run]]) -> dict[str, list[Run]]:
+    """Each group whose runs span several networks split into 'label [net]' groups: sites
+    belong to a network (LeNet's fc1 is not LeNet++'s), so per-site numbers never mix nets."""
+    out: dict[str, list[Run]] = {}
+    for label, runs in groups.items():
+        nets = list(dict.fromkeys(r.summary["net"] for r in runs))
+        for net in nets:
+            key = label if len(nets) == 1 else f"{label} [{net}]"
+            out[key] = [r for r in runs if r.summary["net"] == net]
+    return out
+
+
 def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
     """Per site, % of units that output 0 for every test image ("dying ReLU")."""
     if g is not None:
-        groups = {
-            k: [r for r in grp.counted if r.summary["dead_units"]] for k, grp in g.groups.items()
-        }
+        groups = per_net(
+            {k: [r for r in grp.counted if r.summary["dead_units"]] for k, grp in g.groups.items()}
+        )
     else:
         groups = {r.summary["name"]: [r] for r in runs if r.summary["dead_units"]}
     groups = {k: v for k, v in groups.items() if v}

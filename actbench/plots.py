@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from actbench.compare import Grouping, grouped_table, grouping, records
+from actbench.compare import Grouping, grouped_table, grouping, per_net, records
 from actbench.rundir import FEATURES, Run
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
@@ -39,7 +39,7 @@ def _groups(g: Grouping) -> dict[str, list[Run]]:
 
 def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
     out = {label: [r for r in runs if r.slopes] for label, runs in _groups(g).items()}
-    return {label: runs for label, runs in out.items() if runs}
+    return per_net({label: runs for label, runs in out.items() if runs})
 
 
 def _legend(label: str, runs: list[Run]) -> str:
@@ -310,7 +310,7 @@ def _shape_at(run: Run, epoch: int | None) -> dict[str, tuple[str, list[float], 
 
 def _shape_groups(g: Grouping) -> dict[str, list[Run]]:
     out = {label: [r for r in runs if r.shapes] for label, runs in _groups(g).items()}
-    return {label: runs for label, runs in out.items() if runs}
+    return per_net({label: runs for label, runs in out.items() if runs})
 
 
 def learned_shapes(g: Grouping) -> Plot:

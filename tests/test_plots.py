@@ -98,3 +98,36 @@ def test_report_embeds_tables_and_plots(runs: Path, tmp_path: Path) -> None:
     assert "## Configs that differ" in text and "| activation | net |" in text
     for name in ("curves.png", "slopes.png", "features2d.png"):
         assert f"]({name})" in text and (out / name).is_file()
+
+
+def test_per_site_plots_and_tables_never_mix_networks(runs: Path) -> None:
+    from actbench import plots
+
+    found, _ = rundir.collect([runs])
+    g = compare.grouping(found, ["activation"])  # LeNet and LeNet++ runs in one group
+    lenet = [r for r in found if r.summary["net"] == "lenet" and r.summary["activation"] == "prelu"]
+    shapes = plots.learned_shapes(g).data
+    assert {"prelu [lenet]", "prelu [lenetpp]"} <= set(shapes) and "prelu" not in shapes
+    assert list(shapes["prelu [lenet]"]) == ["conv1", "conv2", "fc1"]
+    assert "conv1_1" in shapes["prelu [lenetpp]"] and "conv1" not in shapes["prelu [lenetpp]"]
+    expected = [
+        statistics.fmean(ys)
+        for ys in zip(
+            *[
+                [r["y_median"] for r in run.shapes if r["epoch"] == 2 and r["site"] == "fc1"]
+                for run in lenet
+            ],
+            strict=True,
+        )
+    ]
+    assert shapes["prelu [lenet]"]["fc1"]["epoch 2"] == pytest.approx(expected)  # LeNet's only
+    traj = plots.slope_trajectories(g).data
+    assert {k.split("/")[0] for k in traj} == {"prelu [lenet]", "prelu [lenetpp]", "prelu-channel"}
+    dead = compare.records(compare.dead_units(found, g))
+    assert {row["group"] for row in dead} == {
+        "prelu [lenet]",
+        "prelu [lenetpp]",
+        "prelu-channel",
+        "relu [lenet]",
+        "relu [lenetpp]",
+    }
