@@ -154,13 +154,16 @@ ParamRow = tuple[str, str, int | None, int, float]
 
 def activation_params(model: nn.Module, act: ActivationConfig) -> list[ParamRow]:
     """Every learned activation parameter, in network order. A parameter whose first
-    dimension is the site's channel count is channel-wise (one slice per channel)."""
+    dimension, after leading 1s (a (1, C, 1, 1) broadcast shape), is the site's channel count
+    is channel-wise (one slice per channel)."""
     rows: list[ParamRow] = []
     for site, module in activation_sites(model).items():
         channels = model.site_shapes[site][0]
         for pname, p in module.named_parameters():
             label = activations.param_label(act, pname)
             values = p.detach().float().cpu()
+            while values.ndim > 1 and values.shape[0] == 1:
+                values = values[0]
             if values.ndim >= 1 and channels > 1 and values.shape[0] == channels:
                 for c in range(channels):
                     flat = values[c].reshape(-1).tolist()

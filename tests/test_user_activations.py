@@ -140,6 +140,16 @@ def test_network_init_leaves_layers_inside_an_activation_alone() -> None:
     assert all(m.mix.weight.item() == 0.5 for m in model.acts.values())
 
 
+def test_a_broadcast_shaped_parameter_is_read_per_channel() -> None:
+    from actbench import models
+
+    act = config.ActivationConfig(name="tests.user_acts:BroadcastSlope")
+    model = models.build(config.ModelConfig(), act, seed=0)
+    rows = [r for r in models.activation_params(model, act) if r[0] == "conv1"]
+    channels = model.site_shapes["conv1"][0]
+    assert rows == [("conv1", "a", c, 0, float(c)) for c in range(channels)]
+
+
 def test_a_sweep_checks_every_user_activation_before_training(tmp_path: Path) -> None:
     spec = tmp_path / "sweep.yaml"
     spec.write_text(

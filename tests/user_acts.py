@@ -71,3 +71,15 @@ class FlatOnly(nn.Module):
         if x.dim() != 2:
             raise ValueError(f"expected 2 dimensions, got {x.dim()}")
         return self.a * x
+
+
+class BroadcastSlope(nn.Module):
+    """PReLU with its slope stored as (1, C, 1, 1), broadcast against conv outputs."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.arange(channels, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.a if x.dim() == 4 else self.a.view(1, -1)
+        return torch.where(x > 0, x, a * x)
