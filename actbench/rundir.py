@@ -167,14 +167,19 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise ActbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _append_rows(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def _csv_text(header: tuple[str, ...] | None, rows: list[tuple[Any, ...]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    if not path.exists():
+    if header is not None:
         writer.writerow(header)
     writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _append_rows(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    text = _csv_text(None if path.exists() else header, rows)
     with open(path, "a", encoding="utf-8") as fh:  # one write call: complete lines only
-        fh.write(buf.getvalue())
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -369,12 +374,14 @@ class RunDir:
 
     def upgrade(self, run: Run) -> None:
         """Write the files of today's schema that an older run lacks (act_params.csv and
-        act_shapes.csv, from what load_run migrated), before a resume appends to them."""
-        for name, header, rows in ((PARAMS, PARAM_FIELDS, run.params),
-                                   (SHAPES, SHAPE_FIELDS, run.shapes)):  # fmt: skip
+        act_shapes.csv, from what load_run migrated), before a resume appends to them. Each
+        file appears whole; act_params.csv last, as load_run reads both once it exists."""
+        for name, header, rows in ((SHAPES, SHAPE_FIELDS, run.shapes),
+                                   (PARAMS, PARAM_FIELDS, run.params)):  # fmt: skip
             if rows and not (self.path / name).exists():
-                _append_rows(
-                    self.path / name, header, [tuple(r.get(k) for k in header) for r in rows]
+                atomic_write(
+                    self.path / name,
+                    _csv_text(header, [tuple(r.get(k) for k in header) for r in rows]),
                 )
 
     def truncate(self, epoch: int) -> None:

@@ -202,7 +202,8 @@ def test_previous_schema_prelu_runs_read_as_learned_parameters(tmp_path: Path) -
     at = {(s["epoch"], s["x"]): s["y_median"] for s in run.shapes}
     assert at[0, -4.0] == -1.0 and at[10, -4.0] == -2.0 and at[10, 4.0] == 4.0
     rundir.RunDir(path).upgrade(run)
-    assert rundir.load_run(path).params == run.params
+    upgraded = rundir.load_run(path)
+    assert (upgraded.params, upgraded.shapes) == (run.params, run.shapes)
 
 
 # ---------------------------------------------------------------------------- real training
