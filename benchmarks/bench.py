@@ -133,6 +133,7 @@ def trial_lenetpp(precision: str, channels_last: bool, steps: int) -> dict[str, 
     cfg = config.load("lenetpp_prelu.yaml", [
         f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
         f"data.train_subset={128 * (steps + warmup)}", "train.epochs=1",
+        "data.shift=0", "optim.schedule=none",  # the network's step, as measured before
     ])  # fmt: skip
     trainer = Trainer(fastpath.resolve(cfg))
     train.PROGRESS_EVERY = 1  # this process only: the callback then marks every step's end

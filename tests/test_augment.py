@@ -73,5 +73,8 @@ def test_shift_moves_training_images_only(data_root: Path, tmp_path: Path) -> No
 
     still, moved = trainer(0), trainer(2)
     assert torch.equal(still.train_set.x, moved.train_set.x)  # the data itself is untouched
-    assert still.evaluate() == moved.evaluate()  # same init: the test pass never shifts
     assert still.train_epoch() != moved.train_epoch()  # training saw other images
+    drawn = moved.batch_gen.get_state()
+    first = moved.evaluate()
+    assert torch.equal(moved.batch_gen.get_state(), drawn)  # a shift would draw offsets
+    assert moved.evaluate() == first
