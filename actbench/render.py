@@ -119,6 +119,8 @@ def _narrow_table(
             elif len(r[i]) == 1:
                 r[i] = textwrap.wrap(text, max(target, widths[i] // 2)) or [""]
     widths = [width(i) for i in range(len(columns))]
+    if sum(widths) + gap * (len(columns) - 1) > NARROW:
+        gap = 1  # nothing left to wrap: closer columns before a line longer than NARROW
 
     def line(parts: list[str]) -> str:
         return (" " * gap).join(p.ljust(w) for p, w in zip(parts, widths, strict=True)).rstrip()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from actbench import compare, rundir, stats
 from actbench.cli import app
 
+from .conftest import REPO
 from .helpers import fake_run
 
 cli = CliRunner()
@@ -290,3 +291,15 @@ lenet  conv1  a      0.210 ± 0.010 (3)
   mean over seeds of each run's value at the last epoch; channel-wise parameters: the mean over the
     site's channels first; n: distinct seeds
 """
+
+
+@pytest.mark.parametrize("folder", ["mnist-lenet", "fashion-lenet", "mnist-lenetpp"])
+def test_shipped_results_compare_within_100_columns(folder: str) -> None:
+    """The README's command on the committed answer (7 groups, 'not distinguishable')."""
+    path = REPO / "results" / folder
+    result = cli.invoke(app, ["compare", str(path), "--baseline", "relu"])
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    summary = (path / "report.md").read_text()
+    for row in compare.records(compare.build_tables(rundir.collect([path])[0], baseline="relu")[0]):
+        assert f"| {row['group']} | {row['n']} | {row['final_acc_mean']} |" in summary
