@@ -595,8 +595,7 @@ def fingerprint(cfg: Config) -> str:
 
 def differences(a: Config, b: Config) -> list[str]:
     """'key: a != b' for every identity field where the two configs differ."""
-    ia, ib = identity(a), identity(b)
-    ia, ib = {**LATER_FIELDS, **ia}, {**LATER_FIELDS, **ib}
+    ia, ib = {**LATER_FIELDS, **identity(a)}, {**LATER_FIELDS, **identity(b)}
     return [
         f"{k}: {ia.get(k)!r} != {ib.get(k)!r}"
         for k in dict.fromkeys([*ia, *ib])

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from actbench import activations, registry
+from actbench import activations, plugins, registry
 from actbench.config import ActivationConfig, ModelConfig
 from actbench.errors import ActbenchError
 from actbench.rundir import SHAPE_GRID
 
-INPUT_SHAPE = (1, 28, 28)  # MNIST / Fashion-MNIST: channels, height, width
+INPUT_SHAPE = (1, registry.IMAGE_SIDE, registry.IMAGE_SIDE)  # grey images: channels, height, width
 
 
 def _flat_size(features: Callable[[torch.Tensor], torch.Tensor], module: nn.Module) -> int:
@@ -127,10 +127,8 @@ def build(cfg: ModelConfig, act: ActivationConfig, seed: int) -> nn.Module:
     except ActbenchError:
         raise
     except Exception as exc:  # a user activation failing in the flatten-size dry run
-        raise ActbenchError(
-            f"activation: {act.name} fails on a (N, channels, H, W) input "
-            f"({type(exc).__name__}: {exc})"[:240]
-        ) from None
+        what = f"activation: {act.name} fails on a (N, channels, H, W) input"
+        raise plugins.failure(what, exc) from None
     if cfg.init == "auto":
         init_weights(model, act, seed)
     return model

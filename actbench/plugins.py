@@ -142,6 +142,12 @@ def check_args(name: str, cls: type, args: dict[str, Any]) -> None:
                 pass
 
 
+def failure(what: str, exc: BaseException) -> ActbenchError:
+    """One line for user code that raised: what failed, then the exception, at most 240
+    characters (a user's message can be any length)."""
+    return ActbenchError(f"{what} ({type(exc).__name__}: {exc})"[:240])
+
+
 def gain(cls: type, args: dict[str, Any]) -> float | None:
     """The class's declared init gain, or None when it declares none."""
     declared = getattr(cls, GAIN, None)
@@ -150,9 +156,7 @@ def gain(cls: type, args: dict[str, Any]) -> float | None:
     try:
         value = declared(**args) if callable(declared) else declared
     except Exception as exc:  # user code may raise anything
-        raise ActbenchError(
-            f"activation: {cls.__name__}.{GAIN} failed ({type(exc).__name__}: {exc})"[:200]
-        ) from None
+        raise failure(f"activation: {cls.__name__}.{GAIN} failed", exc) from None
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ActbenchError(f"activation: {cls.__name__}.{GAIN} must be a positive number")
     return float(value)

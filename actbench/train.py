@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actbench import activations, data, models
+from actbench import activations, data, models, plugins
 from actbench.config import Config, OptimConfig, is_builtin
 from actbench.errors import ActbenchError
 
@@ -157,9 +157,10 @@ class Trainer:
         try:
             models.activation_shapes(self.model)
         except Exception as exc:  # user code may raise anything
-            raise ActbenchError(
+            raise plugins.failure(
                 f"activation: {self.cfg.activation.name} fails on a (N, channels, 1, 1) or "
-                f"(N, features) input ({type(exc).__name__}: {exc})"[:240]
+                "(N, features) input",
+                exc,
             ) from None
 
     # ------------------------------------------------------------------ compile / autocast
