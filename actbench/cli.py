@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from actbench.errors import ActbenchError
 
 if TYPE_CHECKING:
+    from actbench.rundir import Summary
     from actbench.train import EpochResult
 
 
@@ -125,26 +126,27 @@ class _Display:
         self.epoch = r.epoch + 1
 
 
-def _report_end(run_path: Path, summary: dict[str, Any]) -> None:
-    status = summary["status"]
-    acc = summary.get("final_test_acc")
-    if status == "completed":
+def _report_end(run_path: Path, summary: Summary) -> None:
+    from actbench.rundir import Status
+
+    if summary.status == Status.COMPLETED:
+        assert summary.final_test_acc is not None and summary.best_test_acc is not None
         typer.echo(
-            f"completed {summary['activation']} {summary['net']}: final test accuracy "
-            f"{100 * acc:.2f}% (best {100 * summary['best_test_acc']:.2f}% at epoch "
-            f"{summary['best_epoch']}), {summary['train_seconds']:.1f}s -> {run_path}"
+            f"completed {summary.activation} {summary.net}: final test accuracy "
+            f"{100 * summary.final_test_acc:.2f}% (best {100 * summary.best_test_acc:.2f}% at "
+            f"epoch {summary.best_epoch}), {summary.train_seconds:.1f}s -> {run_path}"
         )
-    elif status == "diverged":
+    elif summary.status == Status.DIVERGED:
         _err(
-            f"diverged: the training loss blew up in epoch {summary.get('diverged_epoch')}; "
+            f"diverged: the training loss blew up in epoch {summary.diverged_epoch}; "
             f"try a smaller optim.lr. Run kept in {run_path}"
         )
     else:
         _err(
-            f"interrupted after epoch {summary.get('epochs')}; continue with: "
+            f"interrupted after epoch {summary.epochs}; continue with: "
             f"actbench train --resume {run_path}"
         )
-    for note in summary.get("notes", []):
+    for note in summary.notes:
         _err(f"note: {note}")
 
 
@@ -167,7 +169,7 @@ def train(
     """Train one config and write a run directory."""
     from actbench import config as cfgmod
     from actbench import runner
-    from actbench.rundir import check_can_create
+    from actbench.rundir import Status, check_can_create
 
     if resume is not None:
         if config is not None or set_:
@@ -197,9 +199,9 @@ def train(
                 on_start=lambda r: typer.echo(f"run directory: {r.path}"),
             )
     _report_end(run.path, summary)
-    if summary["status"] == "interrupted":
+    if summary.status == Status.INTERRUPTED:
         raise typer.Exit(EXIT_INTERRUPTED)
-    if summary["status"] == "diverged":
+    if summary.status == Status.DIVERGED:
         raise typer.Exit(1)
 
 
@@ -211,13 +213,13 @@ def evaluate(
     """Reload a run's weights and print test loss, accuracy and per-class accuracy."""
     from actbench import evaluate as ev
 
-    result = ev.evaluate_run(run_dir, data_dir)
+    result, weights = ev.evaluate_run(run_dir, data_dir)
     typer.echo(f"run: {run_dir}")
-    typer.echo(f"weights: {result['weights']}")
-    typer.echo(f"test loss: {result['test_loss']:.4f}")
-    typer.echo(f"test accuracy: {100 * result['test_acc']:.2f}%")
+    typer.echo(f"weights: {weights}")
+    typer.echo(f"test loss: {result.loss:.4f}")
+    typer.echo(f"test accuracy: {100 * result.acc:.2f}%")
     typer.echo("per-class accuracy:")
-    for cls, acc in enumerate(result["per_class_acc"]):
+    for cls, acc in enumerate(result.per_class_acc):
         typer.echo(f"  {cls}: {100 * acc:6.2f}%")
 
 
@@ -293,6 +295,7 @@ def sweep(
     """Train every run of a sweep (axes x seeds) into runs/<sweep>/, skipping finished ones."""
     from actbench import config as cfgmod
     from actbench import sweep as sw
+    from actbench.plan import Action, check_plans, plan_all
     from actbench.rundir import check_can_create
 
     plan = sw.load(config, set_)
@@ -325,16 +328,16 @@ def sweep(
     elif address is not None:
         raise ActbenchError("--address applies to --backend ray only")
     if dry_run:
-        plans = sw.plan_all(plan, folder, beside)
+        plans = plan_all(plan, folder, beside)
         for name, _, p in plans:
-            typer.echo(f"{p.action:<8} {folder / name}  {p.detail}".rstrip())
-        counts = {a: sum(p.action == a for _, _, p in plans) for a in sw.ACTIONS}
+            typer.echo(f"{p.action.value:<8} {folder / name}  {p.detail}".rstrip())
+        counts = {a.value: sum(p.action == a for _, _, p in plans) for a in Action}
         typer.echo(
             f"{len(plans)} runs: "
             + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
             + f"; {n_workers} worker(s) x {threads or 'default'} thread(s)"
         )
-        sw.check_plans(folder, {n: p for n, _, p in plans})
+        check_plans(folder, {n: p for n, _, p in plans})
         return
     import time
 
@@ -346,15 +349,19 @@ def sweep(
     for path in sw.write_summaries(folder):
         typer.echo(f"wrote {path}")
     typer.echo(f"wall time {(time.monotonic() - started) / 60:.1f} min")
-    count = {s: sum(o.status == s for o in outcomes) for s in sw.OUTCOMES}
-    shown = ("completed", "failed", "skipped")  # the others only when they occur
-    typer.echo(
-        ", ".join(f"{v} {k}" for k, v in count.items() if v or k in shown)
-        + f" of {len(plan.runs)} runs in {folder}"
-    )
-    if count["interrupted"]:
+    _exit_for(outcomes, f" of {len(plan.runs)} runs in {folder}")
+
+
+def _exit_for(outcomes: list[Any], where: str) -> None:
+    """Print the count of each ending; exit 130 if any run was interrupted, 1 if any failed
+    or was left alone."""
+    from actbench.plan import SHOWN, Ending
+
+    count = {e: sum(o.status == e for o in outcomes) for e in Ending}
+    typer.echo(", ".join(f"{v} {e}" for e, v in count.items() if v or e in SHOWN) + where)
+    if count[Ending.INTERRUPTED]:
         raise typer.Exit(EXIT_INTERRUPTED)
-    if count["failed"] or count["damaged"] or count["mismatch"]:
+    if count[Ending.FAILED] or count[Ending.DAMAGED] or count[Ending.MISMATCH]:
         raise typer.Exit(1)
 
 
@@ -398,14 +405,14 @@ class _SweepDisplay:
 
     def outcome(self, o: Any) -> None:
         self.done += 1
-        line = f"[{self.done}/{self.total}] {o.status:<9} {o.name}  {o.detail}".rstrip()
+        line = f"[{self.done}/{self.total}] {o.status.value:<9} {o.name}  {o.detail}".rstrip()
         if self.progress is None:
             typer.echo(line)
             return
         if o.name in self.tasks:
             self.progress.remove_task(self.tasks.pop(o.name))
         self.progress.update(self.overall, completed=self.done)
-        if o.status != "skipped":
+        if not o.status.skipped:
             self.progress.console.print(line)
 
 
@@ -458,11 +465,9 @@ def report(
     from actbench.rundir import atomic_write
 
     runs = _load_runs(paths)
-    g = cmp.grouping(runs)
-    baseline = baseline or cmp.default_baseline(g)
-    text = rep.build(runs, [], baseline)  # bad input fails before anything is drawn or written
-    figures = plots.make_all(runs, g, baseline)
-    text = rep.build(runs, list(figures), baseline)
+    comparison = cmp.for_report(runs, baseline)  # bad input fails before anything is drawn
+    figures = plots.make_all(runs, comparison)
+    text = rep.build(comparison, list(figures))
     _write_plots(figures, out)
     atomic_write(out / "report.md", text)
     typer.echo(out / "report.md")

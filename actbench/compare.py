@@ -8,6 +8,7 @@ differences stay tied. Reads only what run directories hold, never code defaults
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +16,10 @@ from actbench import config as cfgmod
 from actbench import stats
 from actbench.errors import ActbenchError
 from actbench.render import FORMATS, Brief, Table, cell, render
-from actbench.rundir import CHANCE, STALL_MARGIN, Run
+from actbench.rundir import CHANCE, STALL_MARGIN, Run, Status, Summary
 
-__all__ = ["FORMATS", "Table", "build_tables", "cell", "grouping", "render"]
+__all__ = ["FORMATS", "Comparison", "Table", "build_tables", "cell", "compare", "grouping",
+           "render"]  # fmt: skip
 
 METRICS = ("accuracy", "error")
 # Config fields that never define a group: seeds are what groups average over; the rest
@@ -33,7 +35,7 @@ def fields(run: Run) -> dict[str, Any]:
         for k, v in cfgmod.flatten(run.config).items()
         if k not in ("model.net", "data.dataset", "activation.name")
     }
-    return {"activation": s["activation"], "net": s["net"], "dataset": s["dataset"], **flat}
+    return {"activation": s.activation, "net": s.net, "dataset": s.dataset, **flat}
 
 
 def default_group_keys(runs: list[Run]) -> list[str]:
@@ -79,7 +81,7 @@ class Group:
     def by_seed(self) -> dict[int, list[Run]]:
         out: dict[int, list[Run]] = {}
         for r in self.counted:
-            out.setdefault(r.summary["seed"], []).append(r)
+            out.setdefault(r.summary.seed, []).append(r)
         return out
 
 
@@ -108,14 +110,27 @@ def grouping(runs: list[Run], group_by: list[str] | None = None) -> Grouping:
 # ---------------------------------------------------------------------------- per-group numbers
 
 
-def _count(run: Run, key: str, metric: str) -> int:
+Fraction = Callable[[Summary], "float | None"]  # which accuracy of a run: final, best, ...
+
+
+def _final(s: Summary) -> float | None:
+    return s.final_test_acc
+
+
+def _best(s: Summary) -> float | None:
+    return s.best_test_acc
+
+
+def _count(run: Run, key: Fraction, metric: str) -> int:
     """Correct (accuracy) or wrong (error) test images of a run, as an integer."""
-    n = run.summary["test_images"]
-    correct = round(run.summary[key] * n)
+    n = run.summary.test_images
+    value = key(run.summary)
+    assert value is not None  # counted runs have their accuracies (load_run checks)
+    correct = round(value * n)
     return correct if metric == "accuracy" else n - correct
 
 
-def seed_values(group: Group, key: str, metric: str) -> dict[int, float]:
+def seed_values(group: Group, key: Fraction, metric: str) -> dict[int, float]:
     """One value per distinct seed (counts; repeats of a seed averaged: they are not
     independent samples)."""
     return {
@@ -126,7 +141,7 @@ def seed_values(group: Group, key: str, metric: str) -> dict[int, float]:
 
 def _scale(groups: list[Group]) -> float:
     """Percentage points per counted image; one test-set size per comparison."""
-    sizes = {r.summary["test_images"] for g in groups for r in g.counted}
+    sizes = {r.summary.test_images for g in groups for r in g.counted}
     if len(sizes) > 1:
         raise ActbenchError(
             f"runs were tested on different numbers of images ({sorted(sizes)}); "
@@ -166,29 +181,29 @@ def per_run_table(runs: list[Run], metric: str) -> Table:
         "train_s",
     ]
 
-    def pct(run: Run, key: str) -> float | None:
-        if run.summary.get(key) is None:
+    def pct(run: Run, key: Fraction) -> float | None:
+        if key(run.summary) is None:
             return None
-        return _r(_count(run, key, metric) * 100 / run.summary["test_images"])
+        return _r(_count(run, key, metric) * 100 / run.summary.test_images)
 
     rows = [
         [
-            r.summary["name"],
-            r.summary["dataset"],
-            r.summary["net"],
-            r.summary["activation"],
-            r.summary["seed"],
-            r.summary["epochs"],
-            r.status,
-            r.summary["precision"],
-            pct(r, "final_test_acc"),
-            pct(r, "best_test_acc"),
-            r.summary.get("params"),
-            _r(r.summary["train_seconds"], 1),
+            r.name,
+            r.summary.dataset,
+            r.summary.net,
+            r.summary.activation,
+            r.summary.seed,
+            r.summary.epochs,
+            r.status.value,
+            r.summary.precision,
+            pct(r, _final),
+            pct(r, _best),
+            r.summary.params,
+            _r(r.summary.train_seconds, 1),
         ]
         for r in runs
     ]
-    rows.sort(key=lambda r: _sort_key(r[8], metric))
+    rows.sort(key=lambda r: _sort_key(r[columns.index(f"final_{m}_%")], metric))
     return Table(f"Runs (test {metric}, %)", columns, rows)
 
 
@@ -214,25 +229,117 @@ def _verdict(diff: stats.Difference, metric: str) -> str:
     return "better" if better else "worse"
 
 
-def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
+@dataclass
+class GroupRow:
+    """One group's numbers in the grouped table (percent of test images; accuracy or error
+    as the comparison's metric says)."""
+
+    group: str
+    n: int = 0  # distinct seeds of completed runs
+    final_mean: float | None = None
+    final_std: float | None = None
+    ci95_low: float | None = None
+    ci95_high: float | None = None
+    best_mean: float | None = None
+    best_std: float | None = None
+    final_min: float | None = None
+    final_max: float | None = None
+    train_s_mean: float | None = None
+    stalled: int = 0
+    diverged: int = 0
+    not_completed: int = 0  # interrupted, incomplete, failed (diverged counted apart)
+    diff_vs_baseline: float | None = None
+    diff_ci95_low: float | None = None
+    diff_ci95_high: float | None = None
+    p_t: float | None = None
+    p_wilcoxon: float | None = None
+    test: str | None = None
+    verdict: str | None = None  # better | worse | not distinguishable | baseline | ...
+
+    @property
+    def runs(self) -> int:
+        """Every run of the group, counted or not."""
+        return self.n + self.diverged + self.not_completed
+
+
+def _group_columns(metric: str, baseline: bool) -> list[tuple[str, str]]:
+    """(column name, GroupRow field) of the grouped table, in order."""
     m = "acc" if metric == "accuracy" else "err"
-    groups = g.groups
-    columns = [
-        "group",
-        "n",
-        f"final_{m}_mean",
-        f"final_{m}_std",
-        "ci95_low",
-        "ci95_high",
-        f"best_{m}_mean",
-        f"best_{m}_std",
-        f"final_{m}_min",
-        f"final_{m}_max",
-        "train_s_mean",
-        "stalled",
-        "diverged",
-        "not_completed",
+    out = [
+        ("group", "group"),
+        ("n", "n"),
+        (f"final_{m}_mean", "final_mean"),
+        (f"final_{m}_std", "final_std"),
+        ("ci95_low", "ci95_low"),
+        ("ci95_high", "ci95_high"),
+        (f"best_{m}_mean", "best_mean"),
+        (f"best_{m}_std", "best_std"),
+        (f"final_{m}_min", "final_min"),
+        (f"final_{m}_max", "final_max"),
+        ("train_s_mean", "train_s_mean"),
+        (Status.STALLED.value, "stalled"),  # runs with that status
+        (Status.DIVERGED.value, "diverged"),
+        ("not_completed", "not_completed"),
     ]
+    if baseline:
+        names = ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high", "p_t", "p_wilcoxon")
+        out += [(c, c) for c in (*names, "test", "verdict")]
+    return out
+
+
+def group_rows(g: Grouping, metric: str, baseline: str | None) -> tuple[list[GroupRow], list[str]]:
+    """Each group's statistics (best first) and the notes that qualify them."""
+    groups = g.groups
+    if baseline is not None and _baseline_for(next(iter(groups)), list(groups), baseline,
+                                              g.keys) is None:  # fmt: skip
+        raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
+    scale = _scale(list(groups.values()))
+    finals = {label: seed_values(grp, _final, metric) for label, grp in groups.items()}
+    rows, notes = [], []
+    for label, grp in groups.items():
+        final = list(finals[label].values())
+        best = list(seed_values(grp, _best, metric).values())
+        diverged = sum(r.status == Status.DIVERGED for r in grp.runs)
+        row = GroupRow(
+            label,
+            stalled=sum(r.status == Status.STALLED for r in grp.runs),
+            diverged=diverged,
+            not_completed=len(grp.left_out) - diverged,
+        )
+        rows.append(row)
+        repeats = [s for s, rs in grp.by_seed().items() if len(rs) > 1]
+        if repeats:
+            notes.append(
+                f"{label}: seed(s) {', '.join(map(str, repeats))} trained more than once; "
+                "their runs are averaged and count once in n"
+            )
+        if not final:
+            continue
+        d, b = stats.describe(final).scaled(scale), stats.describe(best).scaled(scale)
+        row.n = d.n
+        row.final_mean, row.final_std = _r(d.mean), _r(d.std)
+        row.ci95_low, row.ci95_high = _r(d.ci_low), _r(d.ci_high)
+        row.best_mean, row.best_std = _r(b.mean), _r(b.std)
+        row.final_min, row.final_max = _r(d.min), _r(d.max)
+        row.train_s_mean = _r(statistics.fmean(r.summary.train_seconds for r in grp.counted), 1)
+        if baseline is None:
+            continue
+        base = _baseline_for(label, list(groups), baseline, g.keys)
+        if base == label or base is None:
+            row.verdict = "baseline" if base == label else "no baseline"
+            continue
+        diff = stats.versus(finals[label], finals[base]).scaled(scale)
+        row.diff_vs_baseline = _r(diff.diff_mean)
+        row.diff_ci95_low, row.diff_ci95_high = _r(diff.ci_low), _r(diff.ci_high)
+        row.p_t, row.p_wilcoxon = _p(diff.p_t), _p(diff.p_wilcoxon)
+        row.test, row.verdict = diff.test, _verdict(diff, metric)
+    rows.sort(key=lambda r: _sort_key(r.final_mean, metric))
+    return rows, notes
+
+
+def grouped_table(g: Grouping, metric: str, baseline: str | None) -> tuple[Table, list[GroupRow]]:
+    """The grouped table, and its rows as named fields (what report and plots read)."""
+    m = "acc" if metric == "accuracy" else "err"
     brief = [
         Brief("group", "{}", ("group",), wrap=True),
         Brief("n", "{}", ("n",)),
@@ -250,96 +357,32 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> Table:
             Brief("p", "{}", ("p_t",), number=".2g"),
             Brief("verdict", "{}", ("verdict",), wrap=True),
         ]
-    brief.append(Brief("stalled/div.", "{}/{}", ("stalled", "diverged")))
-    if baseline is not None:
-        columns += [
-            "diff_vs_baseline",
-            "diff_ci95_low",
-            "diff_ci95_high",
-            "p_t",
-            "p_wilcoxon",
-            "test",
-            "verdict",
-        ]
-        if _baseline_for(next(iter(groups)), list(groups), baseline, g.keys) is None:
-            raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
-    scale = _scale(list(groups.values()))
-    finals = {label: seed_values(grp, "final_test_acc", metric) for label, grp in groups.items()}
-    rows, notes = [], []
-    for label, grp in groups.items():
-        final = list(finals[label].values())
-        best = list(seed_values(grp, "best_test_acc", metric).values())
-        stalled = sum(r.status == "stalled" for r in grp.runs)
-        diverged = sum(r.status == "diverged" for r in grp.runs)
-        left_out = len(grp.left_out) - diverged
-        repeats = [s for s, rs in grp.by_seed().items() if len(rs) > 1]
-        if repeats:
-            notes.append(
-                f"{label}: seed(s) {', '.join(map(str, repeats))} trained more than once; "
-                "their runs are averaged and count once in n"
-            )
-        if not final:
-            empty = [None] * (len(columns) - 14)
-            rows.append([label, 0, *[None] * 9, stalled, diverged, left_out, *empty])
-            continue
-        d, b = stats.describe(final).scaled(scale), stats.describe(best).scaled(scale)
-        seconds = [r.summary["train_seconds"] for r in grp.counted]
-        row: list[Any] = [
-            label,
-            d.n,
-            _r(d.mean),
-            _r(d.std),
-            _r(d.ci_low),
-            _r(d.ci_high),
-            _r(b.mean),
-            _r(b.std),
-            _r(d.min),
-            _r(d.max),
-            _r(statistics.fmean(seconds), 1),
-            stalled,
-            diverged,
-            left_out,
-        ]
-        if baseline is not None:
-            base = _baseline_for(label, list(groups), baseline, g.keys)
-            if base == label or base is None:
-                row += [None] * 6 + ["baseline" if base == label else "no baseline"]
-            else:
-                diff = stats.versus(finals[label], finals[base]).scaled(scale)
-                row += [
-                    _r(diff.diff_mean),
-                    _r(diff.ci_low),
-                    _r(diff.ci_high),
-                    _p(diff.p_t),
-                    _p(diff.p_wilcoxon),
-                    diff.test,
-                    _verdict(diff, metric),
-                ]
-        rows.append(row)
-    rows.sort(key=lambda r: _sort_key(r[2], metric))
-    notes.insert(
-        0,
+    brief.append(Brief("stalled/div.", "{}/{}", (Status.STALLED.value, Status.DIVERGED.value)))
+    group_data, repeats = group_rows(g, metric, baseline)
+    spec = _group_columns(metric, baseline is not None)
+    rows = [[getattr(r, attr) for _, attr in spec] for r in group_data]
+    notes = [
         f"n: distinct seeds of completed runs; final/best: test {metric} (%) at the last / best "
         "epoch; std: sample std over seeds; ci95: t interval of the mean",
-    )
-    left = [r for grp in groups.values() for r in grp.left_out]
+        *repeats,
+    ]
+    left = [r for grp in g.groups.values() for r in grp.left_out]
     if left:
-        notes.append(
-            "not in the numbers: " + ", ".join(f"{r.summary['name']} ({r.status})" for r in left)
-        )
+        notes.append("not in the numbers: " + ", ".join(f"{r.name} ({r.status})" for r in left))
     if baseline is not None:
         notes.append(
             f"diff: group minus baseline {baseline!r} on final {metric}; paired over matched "
             "seeds when both groups hold the same seeds, else Welch's t-test; 'not "
             "distinguishable' when the difference's 95% CI contains 0"
         )
-    if any(r[12] for r in rows) or any(r[11] for r in rows):
+    if any(r.stalled or r.diverged for r in group_data):
         notes.append(
             f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy "
             "(chance is 10%), counted in the numbers; diverged: stopped, left out"
         )
     title = f"Test {metric} (%) by {', '.join(g.keys)}"
-    return Table(title, columns, rows, notes, brief)
+    table = Table(title, [c for c, _ in spec], rows, notes, brief)
+    return table, group_data
 
 
 def _per_seed(pairs: Any) -> list[float]:
@@ -350,27 +393,22 @@ def _per_seed(pairs: Any) -> list[float]:
     return [statistics.fmean(v) for v in by_seed.values()]
 
 
-def records(table: Table) -> list[dict[str, Any]]:
-    """A table's rows as dicts keyed by column (what report and the forest plot read)."""
-    return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
-
-
 def default_baseline(g: Grouping) -> str | None:
     """relu where the runs hold a relu group (the usual reference), else none."""
     labels = list(g.groups)
     return "relu" if labels and _baseline_for(labels[0], labels, "relu", g.keys) else None
 
 
-def _site_order(runs: list[Run], key: str) -> list[str]:
-    return list(dict.fromkeys(site for r in runs for site in r.summary[key]))
+def _site_order(runs: list[Run], key: Callable[[Summary], dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(site for r in runs for site in key(r.summary)))
 
 
 def params_per_run(runs: list[Run]) -> Table | None:
     """Every learned activation parameter of each run at its last epoch, over channels."""
     rows = [
-        [r.summary["name"], site, key, _r(v["mean"], 4), _r(v["min"], 4), _r(v["max"], 4), v["n"]]
+        [r.name, site, key, _r(v.mean, 4), _r(v.min, 4), _r(v.max, 4), v.n]
         for r in runs
-        for site, params in r.summary["act_params"].items()
+        for site, params in r.summary.act_params.items()
         for key, v in params.items()
     ]
     if not rows:
@@ -389,32 +427,29 @@ def params_by_group(g: Grouping) -> list[Table]:
     kinds: dict[str, dict[str, list[Run]]] = {}
     for label, grp in g.groups.items():
         for r in grp.counted:
-            if r.summary["act_params"]:
+            if r.summary.act_params:
                 kinds.setdefault(r.cfg.activation.name, {}).setdefault(label, []).append(r)
     return [_params_table(name, groups) for name, groups in kinds.items()]
 
 
 def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
     members = [r for rs in groups.values() for r in rs]
-    nets = list(dict.fromkeys(r.summary["net"] for r in members))
+    nets = list(dict.fromkeys(r.summary.net for r in members))
     columns = ["net", "site", "param"]
     columns += [f"{lab} {s}" for lab in groups for s in ("mean", "std", "n")]
     rows = []
     for net in nets:
-        on_net = [r for r in members if r.summary["net"] == net]
+        on_net = [r for r in members if r.summary.net == net]
         keys = dict.fromkeys(
-            (site, key)
-            for r in on_net
-            for site, ps in r.summary["act_params"].items()
-            for key in ps
+            (site, key) for r in on_net for site, ps in r.summary.act_params.items() for key in ps
         )
         for site, key in keys:
             row: list[Any] = [net, site, key]
             for runs in groups.values():
                 vals = _per_seed(
-                    (r.summary["seed"], r.summary["act_params"][site][key]["mean"])
+                    (r.summary.seed, r.summary.act_params[site][key].mean)
                     for r in runs
-                    if r.summary["net"] == net and key in r.summary["act_params"].get(site, {})
+                    if r.summary.net == net and key in r.summary.act_params.get(site, {})
                 )
                 if vals:
                     d = stats.describe(vals)
@@ -437,33 +472,37 @@ def per_net(groups: dict[str, list[Run]]) -> dict[str, list[Run]]:
     belong to a network (LeNet's fc1 is not LeNet++'s), so per-site numbers never mix nets."""
     out: dict[str, list[Run]] = {}
     for label, runs in groups.items():
-        nets = list(dict.fromkeys(r.summary["net"] for r in runs))
+        nets = list(dict.fromkeys(r.summary.net for r in runs))
         for net in nets:
             key = label if len(nets) == 1 else f"{label} [{net}]"
-            out[key] = [r for r in runs if r.summary["net"] == net]
+            out[key] = [r for r in runs if r.summary.net == net]
     return out
+
+
+def _dead(s: Summary) -> dict[str, float]:
+    return s.dead_units
 
 
 def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
     """Per site, % of units that output 0 for every test image ("dying ReLU")."""
     if g is not None:
         groups = per_net(
-            {k: [r for r in grp.counted if r.summary["dead_units"]] for k, grp in g.groups.items()}
+            {k: [r for r in grp.counted if r.summary.dead_units] for k, grp in g.groups.items()}
         )
     else:
-        groups = {r.summary["name"]: [r] for r in runs if r.summary["dead_units"]}
+        groups = {r.name: [r] for r in runs if r.summary.dead_units}
     groups = {k: v for k, v in groups.items() if v}
     if not groups:
         return None
-    sites = _site_order([r for v in groups.values() for r in v], "dead_units")
+    sites = _site_order([r for v in groups.values() for r in v], _dead)
     rows = []
     for label, members in groups.items():
-        row: list[Any] = [label, len({r.summary["seed"] for r in members})]
+        row: list[Any] = [label, len({r.summary.seed for r in members})]
         for site in sites:
             vals = _per_seed(
-                (r.summary["seed"], 100 * r.summary["dead_units"][site])
+                (r.summary.seed, 100 * r.summary.dead_units[site])
                 for r in members
-                if site in r.summary["dead_units"]
+                if site in r.summary.dead_units
             )
             row.append(_r(statistics.fmean(vals), 2) if vals else None)
         rows.append(row)
@@ -474,13 +513,31 @@ def dead_units(runs: list[Run], g: Grouping | None) -> Table | None:
     )
 
 
-def build_tables(
+def records(table: Table) -> list[dict[str, Any]]:
+    """A table's rows as dicts keyed by column (for notebooks and tests)."""
+    return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+
+
+@dataclass
+class Comparison:
+    """Everything compare, report and plot show of some runs, computed once."""
+
+    runs: list[Run]
+    grouping: Grouping
+    metric: str
+    baseline: str | None
+    tables: list[Table]
+    rows: list[GroupRow] = field(default_factory=list)  # grouped: the first table's rows
+    learned: list[Table] = field(default_factory=list)  # learned-parameter tables (in tables)
+
+
+def compare(
     runs: list[Run],
     group_by: list[str] | None = None,
     per_run: bool = False,
     baseline: str | None = None,
     metric: str = "accuracy",
-) -> list[Table]:
+) -> Comparison:
     """Per-run table when every group has one run (or per_run), else grouped statistics;
     then the learned-parameter and dead-unit tables where runs hold them."""
     if metric not in METRICS:
@@ -492,7 +549,32 @@ def build_tables(
         or any(len(grp.runs) > 1 for grp in g.groups.values())
     )
     if grouped:
-        tables = [grouped_table(g, metric, baseline), *params_by_group(g), dead_units(runs, g)]
-    else:
-        tables = [per_run_table(runs, metric), params_per_run(runs), dead_units(runs, None)]
-    return [t for t in tables if t is not None]
+        return _grouped(runs, g, baseline, metric)
+    learned = [t for t in [params_per_run(runs)] if t is not None]
+    tables = [per_run_table(runs, metric), *learned, dead_units(runs, None)]
+    return Comparison(runs, g, metric, baseline, [t for t in tables if t is not None], [], learned)
+
+
+def _grouped(runs: list[Run], g: Grouping, baseline: str | None, metric: str) -> Comparison:
+    first, rows = grouped_table(g, metric, baseline)
+    learned = params_by_group(g)
+    tables = [t for t in (first, *learned, dead_units(runs, g)) if t is not None]
+    return Comparison(runs, g, metric, baseline, tables, rows, learned)
+
+
+def for_report(runs: list[Run], baseline: str | None = None) -> Comparison:
+    """The grouped comparison a report shows: default groups, against `baseline` (default:
+    relu where there is one)."""
+    g = grouping(runs)
+    return _grouped(runs, g, baseline or default_baseline(g), "accuracy")
+
+
+def build_tables(
+    runs: list[Run],
+    group_by: list[str] | None = None,
+    per_run: bool = False,
+    baseline: str | None = None,
+    metric: str = "accuracy",
+) -> list[Table]:
+    """compare(...)'s tables."""
+    return compare(runs, group_by, per_run, baseline, metric).tables

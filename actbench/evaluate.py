@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from actbench.errors import ActbenchError
 from actbench.rundir import CHECKPOINT, MODEL, load_run
 
+if TYPE_CHECKING:
+    from actbench.train import Evaluation
 
-def evaluate_run(path: Path, data_dir: Path | None = None) -> dict[str, Any]:
-    """Test loss, accuracy and per-class accuracy of a run's final (else last saved) weights."""
+
+def evaluate_run(path: Path, data_dir: Path | None = None) -> tuple[Evaluation, str]:
+    """Test loss, accuracy and per-class accuracy of a run's final (else last saved) weights,
+    and which weights file they came from."""
     from actbench.train import Trainer
 
     record = load_run(path)
@@ -36,4 +40,4 @@ def evaluate_run(path: Path, data_dir: Path | None = None) -> dict[str, Any]:
         raise ActbenchError(
             f"{path}/{source.split()[0]} does not fit its config.yaml: {first}"
         ) from None
-    return {**trainer.evaluate(), "weights": source}
+    return trainer.evaluate(), source

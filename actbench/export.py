@@ -35,7 +35,7 @@ def _hparam(value: Any) -> Any:
 
 def _scalar(run: Run, row: dict[str, Any]) -> bool:
     """Whether the row's parameter holds one value per channel (or per site)."""
-    return row["param"] in run.summary["act_params"].get(row["site"], {})
+    return row["param"] in run.summary.act_params.get(row["site"], {})
 
 
 def tensorboard(runs: list[Run], out: Path) -> list[Path]:
@@ -79,12 +79,8 @@ def tensorboard(runs: list[Run], out: Path) -> list[Path]:
                 if len(values) > 1:
                     writer.add_histogram(f"act_params_channels/{tag}", np.array(values), epoch)
             hparams = {k: _hparam(v) for k, v in flatten(run.config).items() if v is not None}
-            hparams.update(activation_label=run.summary["activation"], status=run.status)
-            final = {
-                f"hparam/{k}": run.summary[k]
-                for k in ("final_test_acc", "best_test_acc")
-                if run.summary.get(k) is not None
-            }
+            hparams.update(activation_label=run.summary.activation, status=run.status.value)
+            final = {f"hparam/{k}": v for k, v in run.summary.headline.items() if v is not None}
             writer.add_hparams(hparams, final, run_name=".")
         finally:
             writer.close()

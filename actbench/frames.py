@@ -8,13 +8,13 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from actbench.config import flatten
-from actbench.rundir import Run, collect
+from actbench.rundir import IDENTITY, METRIC_FIELDS, PARAM_FIELDS, SLOPE_FIELDS, Run, collect
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Paths = str | os.PathLike[str]
-KEYS = ("name", "activation", "net", "dataset", "seed", "status", "fingerprint")  # per row
+KEYS = IDENTITY  # columns that say which run a row belongs to
 
 
 def runs(*paths: Paths) -> list[Run]:
@@ -28,7 +28,7 @@ def runs(*paths: Paths) -> list[Run]:
 
 
 def _keys(run: Run) -> dict[str, Any]:
-    return {k: run.summary[k] for k in KEYS}
+    return run.summary.identity
 
 
 def load_runs(*paths: Paths) -> pd.DataFrame:
@@ -40,7 +40,7 @@ def load_runs(*paths: Paths) -> pd.DataFrame:
         {
             **_keys(r),
             "path": str(r.path),
-            **{k: v for k, v in r.summary.items() if k not in KEYS},
+            **{k: v for k, v in r.summary.model_dump(mode="json").items() if k not in KEYS},
             **{f"config.{k}": v for k, v in flatten(r.config).items()},
         }
         for r in runs(*paths)
@@ -53,20 +53,21 @@ def load_metrics(*paths: Paths) -> pd.DataFrame:
     import pandas as pd
 
     rows = [{**_keys(r), **m} for r in runs(*paths) for m in r.metrics]
-    return pd.DataFrame(rows, columns=[*KEYS, "epoch", "train_loss", "train_acc", "test_loss",
-                                       "test_acc", "seconds", "lr"])  # fmt: skip
+    return pd.DataFrame(rows, columns=[*KEYS, *METRIC_FIELDS])
 
 
 def load_slopes(*paths: Paths) -> pd.DataFrame:
     """One row per run, epoch, site and channel (a_values.csv; epoch 0 = initial a)."""
     import pandas as pd
 
+    # a_values.csv calls the site "layer" (its schema-1 name); the frame says "site"
+    columns = ["site" if f == "layer" else f for f in SLOPE_FIELDS]
     rows = [
-        {**_keys(r), "epoch": s["epoch"], "site": s["layer"], "channel": s["channel"], "a": s["a"]}
+        {**_keys(r), **dict(zip(columns, (s[f] for f in SLOPE_FIELDS), strict=True))}
         for r in runs(*paths)
         for s in r.slopes
     ]
-    return pd.DataFrame(rows, columns=[*KEYS, "epoch", "site", "channel", "a"])
+    return pd.DataFrame(rows, columns=[*KEYS, *columns])
 
 
 def load_act_params(*paths: Paths) -> pd.DataFrame:
@@ -74,6 +75,7 @@ def load_act_params(*paths: Paths) -> pd.DataFrame:
     initial values; channel is NaN for a parameter shared by the site's channels)."""
     import pandas as pd
 
-    columns = ["epoch", "site", "param", "channel", "index", "value"]
-    rows = [{**_keys(r), **{k: p.get(k) for k in columns}} for r in runs(*paths) for p in r.params]
-    return pd.DataFrame(rows, columns=[*KEYS, *columns])
+    rows = [
+        {**_keys(r), **{k: p.get(k) for k in PARAM_FIELDS}} for r in runs(*paths) for p in r.params
+    ]
+    return pd.DataFrame(rows, columns=[*KEYS, *PARAM_FIELDS])

@@ -17,8 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from actbench.compare import Grouping, grouped_table, grouping, per_net, records
-from actbench.rundir import FEATURES, Run
+from actbench.compare import Comparison, Grouping, GroupRow, grouping, per_net
+from actbench.rundir import Run, Status
 
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
 
@@ -33,7 +33,7 @@ def _groups(g: Grouping) -> dict[str, list[Run]]:
     """compare's groups, each with the runs that count (completed), best mean final accuracy
     first; empty groups dropped."""
     groups = {label: grp.counted for label, grp in g.groups.items() if grp.counted}
-    mean = {k: statistics.fmean(r.summary["final_test_acc"] for r in v) for k, v in groups.items()}
+    mean = {k: statistics.fmean(r.summary.final_test_acc for r in v) for k, v in groups.items()}
     return dict(sorted(groups.items(), key=lambda kv: -mean[kv[0]]))
 
 
@@ -44,14 +44,15 @@ def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
 
 def _legend(label: str, runs: list[Run]) -> str:
     """'label (n=5)', plus how many of the runs stalled (they count, but say so)."""
-    stalled = sum(r.status == "stalled" for r in runs)
-    seeds = len({r.summary["seed"] for r in runs})
+    stalled = sum(r.status == Status.STALLED for r in runs)
+    seeds = len({r.summary.seed for r in runs})
     return f"{label} (n={seeds}{f', {stalled} stalled' if stalled else ''})"
 
 
-def _forest_label(row: dict[str, Any]) -> str:
-    extra = "".join(f", {row[k]} {k}" for k in ("stalled", "diverged") if row.get(k))
-    return f"{row['group']} (n={row['n']}{extra})"
+def _forest_label(row: GroupRow) -> str:
+    counts = ((Status.STALLED, row.stalled), (Status.DIVERGED, row.diverged))
+    extra = "".join(f", {count} {what}" for what, count in counts if count)
+    return f"{row.group} (n={row.n}{extra})"
 
 
 def curves(g: Grouping, metric: str = "accuracy") -> Plot:
@@ -93,15 +94,15 @@ def final_accuracy(g: Grouping) -> Plot:
     groups = _groups(g)
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.5))
     data = {}
-    seeds = sorted({r.summary["seed"] for runs in groups.values() for r in runs})
+    seeds = sorted({r.summary.seed for runs in groups.values() for r in runs})
     offset = {
         s: (k - (len(seeds) - 1) / 2) * 0.24 / max(1, len(seeds) - 1) for k, s in enumerate(seeds)
     }
     by_seed: dict[int, list[tuple[float, float]]] = {}
     for i, (label, members) in enumerate(groups.items()):
-        accs = [100 * r.summary["final_test_acc"] for r in members]
-        xs = [i + offset[r.summary["seed"]] for r in members]
-        stalled = [r.status == "stalled" for r in members]
+        accs = [100 * r.summary.final_test_acc for r in members]
+        xs = [i + offset[r.summary.seed] for r in members]
+        stalled = [r.status == Status.STALLED for r in members]
         dots = ax.scatter(xs, accs, s=28, alpha=0.8, zorder=3)
         if any(stalled):  # stalled runs: a cross over the dot
             ax.scatter([x for x, st in zip(xs, stalled, strict=True) if st],
@@ -109,7 +110,7 @@ def final_accuracy(g: Grouping) -> Plot:
                        marker="x", s=60, color=dots.get_facecolor()[0], zorder=4)  # fmt: skip
         ax.hlines(statistics.fmean(accs), i - 0.3, i + 0.3, color="k", lw=2, zorder=4)
         for r, x, y in zip(members, xs, accs, strict=True):
-            by_seed.setdefault(r.summary["seed"], []).append((x, y))
+            by_seed.setdefault(r.summary.seed, []).append((x, y))
         data[label] = accs
     if len(seeds) > 1:
         for points in by_seed.values():
@@ -143,14 +144,14 @@ def slopes(g: Grouping) -> Plot:
     (channel-wise: mean over channels), error bars: std over seeds."""
     groups = _prelu_groups(g)
     prelu = [r for runs in groups.values() for r in runs]
-    nets = list(dict.fromkeys(r.summary["net"] for r in prelu))
+    nets = list(dict.fromkeys(r.summary.net for r in prelu))
     fig, axes = plt.subplots(
         1, max(1, len(nets)), figsize=(6.5 * max(1, len(nets)), 4.5), squeeze=False
     )
     data: dict[str, Any] = {}
     for ax, net in zip(axes[0], nets, strict=False):
-        members = [r for r in prelu if r.summary["net"] == net]
-        variants = [lab for lab, runs in groups.items() if runs[0].summary["net"] == net]
+        members = [r for r in prelu if r.summary.net == net]
+        variants = [lab for lab, runs in groups.items() if runs[0].summary.net == net]
         sites = list(dict.fromkeys(s for r in members for s in _final_slopes(r)))
         width = 0.8 / len(variants)
         for j, variant in enumerate(variants):
@@ -253,7 +254,7 @@ def activation_functions(g: Grouping) -> Plot:
     seen: set[str] = set()
     for runs in _groups(g).values():
         run = runs[0]
-        label = run.summary["activation"]
+        label = run.summary.activation
         if run.cfg.activation.name == "prelu" or label in seen:
             continue
         seen.add(label)
@@ -365,21 +366,6 @@ def learned_shapes(g: Grouping) -> Plot:
     return Plot(fig, data)
 
 
-def _features(run: Run) -> dict[str, Any]:
-    """features2d.npz checked: pre and post (N, 2), labels (N,); ValueError if not."""
-    import zipfile
-
-    try:
-        with np.load(run.path / FEATURES, allow_pickle=False) as npz:
-            feats = {k: npz[k] for k in ("pre", "post", "labels")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(str(exc)) from None
-    n = len(feats["labels"])
-    if not (feats["pre"].shape == feats["post"].shape == (n, 2) and feats["labels"].ndim == 1):
-        raise ValueError("features2d.npz: unexpected shapes")
-    return feats
-
-
 def features2d(g: Grouping, points: int = 5000) -> Plot | None:
     """LeNet++ 2-D bottleneck features of the test set, coloured by class: one column per
     group (its first run with a readable features file), after (top) and before (bottom)
@@ -387,9 +373,9 @@ def features2d(g: Grouping, points: int = 5000) -> Plot | None:
     with_feats: dict[str, tuple[Run, dict[str, Any]]] = {}
     for label, runs in _groups(g).items():
         for run in runs:
-            if label not in with_feats and (run.path / FEATURES).is_file():
+            if label not in with_feats and run.has_features:
                 try:
-                    with_feats[label] = (run, _features(run))
+                    with_feats[label] = (run, run.features())
                 except ValueError:
                     continue  # damaged: try the group's next run
     if not with_feats:
@@ -422,17 +408,17 @@ def features2d(g: Grouping, points: int = 5000) -> Plot | None:
     return Plot(fig, data)
 
 
-def forest(table: list[dict[str, Any]], baseline: str) -> Plot:
+def forest(table: list[GroupRow], baseline: str) -> Plot:
     """Difference of each group's final accuracy to the baseline with its 95% interval
-    (compare's numbers, `records` of its grouped table), zero marked."""
-    rows = [r for r in table if r.get("diff_vs_baseline") is not None]
-    rows.sort(key=lambda r: r["diff_vs_baseline"])
+    (compare's numbers: its grouped rows), zero marked."""
+    rows = [r for r in table if r.diff_vs_baseline is not None]
+    rows.sort(key=lambda r: r.diff_vs_baseline or 0.0)
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.45 * max(1, len(rows))))
     for y, r in enumerate(rows):
-        lo, hi = r["diff_ci95_low"], r["diff_ci95_high"]
-        color = {"better": "tab:green", "worse": "tab:red"}.get(r["verdict"], "0.35")
+        lo, hi = r.diff_ci95_low, r.diff_ci95_high
+        color = {"better": "tab:green", "worse": "tab:red"}.get(r.verdict or "", "0.35")
         ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
-        ax.plot(r["diff_vs_baseline"], y, "o", color=color, ms=7)
+        ax.plot(r.diff_vs_baseline, y, "o", color=color, ms=7)
     ax.axvline(0, color="k", lw=1, ls="--")
     ax.set_yticks(range(len(rows)), [_forest_label(r) for r in rows])
     ax.set(
@@ -443,11 +429,7 @@ def forest(table: list[dict[str, Any]], baseline: str) -> Plot:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return Plot(
-        fig,
-        {
-            r["group"]: (r["diff_vs_baseline"], r["diff_ci95_low"], r["diff_ci95_high"])
-            for r in rows
-        },
+        fig, {r.group: (r.diff_vs_baseline, r.diff_ci95_low, r.diff_ci95_high) for r in rows}
     )
 
 
@@ -474,21 +456,17 @@ def needs(name: str, g: Grouping) -> bool:
     if name == "learned_shapes.png":
         return bool(_shape_groups(g))
     if name == "features2d.png":
-        return any((r.path / FEATURES).is_file() for runs in _groups(g).values() for r in runs)
+        return any(r.has_features for runs in _groups(g).values() for r in runs)
     return True
 
 
-def make_all(
-    runs: list[Run], g: Grouping | None = None, baseline: str | None = None
-) -> dict[str, Plot]:
+def make_all(runs: list[Run], c: Comparison | None = None) -> dict[str, Plot]:
     """Every plot the runs have data for, by file name, over compare's groups; with a
-    baseline, the forest plot of every group's difference to it first."""
-    g = g or grouping(runs)
+    comparison against a baseline, the forest plot of every group's difference to it first."""
+    g = c.grouping if c is not None else grouping(runs)
     out = {}
-    if baseline is not None:
-        rows = records(grouped_table(g, "accuracy", baseline))
-        if any(r["diff_vs_baseline"] is not None for r in rows):
-            out["forest.png"] = forest(rows, baseline)
+    if c is not None and c.baseline and any(r.diff_vs_baseline is not None for r in c.rows):
+        out["forest.png"] = forest(c.rows, c.baseline)
     for name, fn in PLOTS.items():
         if needs(name, g):
             plot = fn(g)

@@ -19,22 +19,10 @@ from typing import Any
 
 from actbench.config import Config
 from actbench.errors import ActbenchError
-from actbench.rundir import (
-    CHECKPOINT,
-    CONFIG,
-    FEATURES,
-    METRICS,
-    MODEL,
-    SLOPES,
-    SUMMARY,
-    RunDir,
-    atomic_write,
-)
-from actbench.sweep import Event, Outcome, Sweep
+from actbench.plan import Action, Ending, Event, Outcome, Sweep, decided, ended, plan_run
+from actbench.rundir import CHECKPOINT, NODE_ENV, RunDir, Summary, atomic_write, read_files
 
 INSTALL = "pip install 'actbench[ray]'  (or: pip install ray)"
-RUN_FILES = (CONFIG, SUMMARY, METRICS, SLOPES, CHECKPOINT, MODEL, FEATURES)
-NODE_ENV = "ACTBENCH_NODE"  # set in a Ray task: summary.json records the node that trained it
 RETRIES = 3  # a task whose node dies is restarted this often (from its last checkpoint)
 
 
@@ -44,11 +32,6 @@ def import_ray() -> Any:
     except ImportError:
         raise ActbenchError(f"--backend ray needs Ray, which is not installed; {INSTALL}") from None
     return ray
-
-
-def read_files(path: Path) -> dict[str, bytes]:
-    """The run's files that travel (all of them but the lock)."""
-    return {n: (path / n).read_bytes() for n in RUN_FILES if (path / n).is_file()}
 
 
 class _Store:
@@ -76,11 +59,9 @@ class _Store:
         return out
 
 
-def _train_task(name: str, cfg: Config, store: Any) -> dict[str, Any]:
+def _train_task(name: str, cfg: Config, store: Any) -> Summary:
     """One run in a Ray worker: resume from the store's files if it has any, train, and
     send the files back after every epoch; returns the final summary."""
-    import json
-
     import ray
 
     from actbench import runner
@@ -106,10 +87,7 @@ def _train_task(name: str, cfg: Config, store: Any) -> dict[str, Any]:
         if CHECKPOINT in files:
             for fname, data in files.items():
                 (path / fname).write_bytes(data)
-            summary = json.loads(files[SUMMARY])
-            if summary.get("status") == "running":  # its previous attempt's node is gone
-                summary["status"] = "interrupted"
-                (path / SUMMARY).write_text(json.dumps(summary))
+            RunDir(path).mark_interrupted()  # its previous attempt's node is gone
             data_dir = Path(cfg.data.root) if cfg.data.root else None
             run, trainer = runner.prepare_resume(path, data_dir)
             epoch[0] = trainer.epoch
@@ -138,7 +116,6 @@ def execute(
     """Train `todo` (planned by the caller, who reported the rest) on Ray."""
     from actbench.rundir import RunLocked
     from actbench.runner import interruptible
-    from actbench.sweep import plan_run
 
     ray = import_ray()
     try:
@@ -160,17 +137,17 @@ def execute(
             try:
                 run.lock()  # the driver holds every lock for its tasks
             except RunLocked as exc:
-                report(Outcome(name, "skipped", f"being trained by process {exc.pid}"))
+                report(Outcome(name, Ending.SKIPPED, f"being trained by process {exc.pid}"))
                 continue
             plan = plan_run(run.path, cfg)  # again, under the lock
-            if plan.action in ("skip", "locked", "damaged", "mismatch"):
+            settled = decided(name, plan)
+            if settled is not None:
                 run.unlock()
-                report(Outcome(name, "skipped" if plan.action != "damaged" else "damaged",
-                               plan.detail))  # fmt: skip
+                report(settled)
                 continue
-            if plan.action == "redo":
+            if plan.action == Action.REDO:
                 run.set_aside()
-            initial[name] = read_files(run.path) if plan.action == "resume" else {}
+            initial[name] = read_files(run.path) if plan.action == Action.RESUME else {}
             held[name] = (run, cfg)
         here = ray.get_runtime_context().get_node_id()
         store = (
@@ -213,9 +190,9 @@ def execute(
                     ray.cancel(ref, force=True)
                 drain()
                 for name in refs.values():
-                    _mark_interrupted(held[name][0])
+                    held[name][0].mark_interrupted()
                     held[name][0].unlock()
-                    report(Outcome(name, "interrupted", "resume by running the sweep again"))
+                    report(Outcome(name, Ending.INTERRUPTED, "resume by running the sweep again"))
     finally:
         ray.shutdown()
 
@@ -230,28 +207,12 @@ def _collect(ray: Any, refs: dict, held: dict, drain: Callable[[], None],
             name = refs.pop(ref)
             try:
                 summary = ray.get(ref)
-                acc = summary.get("final_test_acc")
-                detail = f"{100 * acc:.2f}%" if acc is not None else ""
-                outcome = Outcome(name, summary["status"], detail)
+                outcome = ended(name, summary.status, summary.final_test_acc)
             except Exception as exc:  # the run failed (after Ray's retries)
                 cause = getattr(exc, "cause", None) or exc
                 detail = str(cause) if isinstance(cause, ActbenchError) else (
                     traceback.format_exception_only(type(cause), cause)[-1]
                 )  # fmt: skip
-                outcome = Outcome(name, "failed", detail.strip().splitlines()[-1])
+                outcome = Outcome(name, Ending.FAILED, detail.strip().splitlines()[-1])
             held[name][0].unlock()
             report(outcome)
-
-
-def _mark_interrupted(run: RunDir) -> None:
-    """A run in flight when the driver stopped: resumable from the files the driver holds."""
-    import json
-
-    path = run.path / SUMMARY
-    if not path.is_file():
-        return
-    summary = json.loads(path.read_text())
-    if summary.get("status") == "running":
-        summary["status"] = "interrupted"
-        summary["resume_from_epoch"] = summary.get("epochs", 0)
-        atomic_write(path, json.dumps(summary, indent=2) + "\n")

@@ -4,14 +4,14 @@ plots, the configs that differ."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import yaml
 
 from actbench import __version__, compare
+from actbench.compare import Comparison, GroupRow
 from actbench.config import flatten
 from actbench.render import cell, render
-from actbench.rundir import Run
+from actbench.rundir import Run, Status
 
 CAPTIONS = {
     "forest.png": "Difference to the baseline per group, with its 95% interval",
@@ -51,47 +51,45 @@ def _p(x: float | None) -> str:
     return "-" if x is None else f"{x:.2g}"
 
 
-def _outcomes(r: dict[str, Any], total: int) -> str:
-    parts = [f"{r[k]} of {total} {k}" for k in ("stalled", "diverged") if r[k]]
+def _outcomes(r: GroupRow) -> str:
+    parts = [f"{count} of {r.runs} {what}" for what, count in
+             ((Status.STALLED, r.stalled), (Status.DIVERGED, r.diverged)) if count]  # fmt: skip
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def sentence(r: dict[str, Any], baseline: str) -> str:
+def sentence(r: GroupRow, baseline: str) -> str:
     """One plain sentence for a group's row of compare's grouped table."""
-    total = r["n"] + r["diverged"] + r["not_completed"]
-    ran = _outcomes(r, total)
-    if r["n"] == 0:
-        return f"**{r['group']}**: no completed run{ran}."
-    mean = f"{r['final_acc_mean']:.2f}%"
-    if r["verdict"] == "baseline":
-        spread = f" ± {r['final_acc_std']:.2f}" if r["final_acc_std"] is not None else ""
-        return f"**{r['group']}** (baseline): {mean}{spread} over {r['n']} seeds{ran}."
-    if r["diff_vs_baseline"] is None:
-        return f"**{r['group']}**: {mean}; {r['verdict']} against {baseline}{ran}."
-    diff, lo, hi = r["diff_vs_baseline"], r["diff_ci95_low"], r["diff_ci95_high"]
-    how = f"paired over {r['n']} seeds" if r["test"].startswith("paired") else "Welch's t-test"
-    stats = f"95% CI {lo:.2f} to {hi:.2f}, {how}, p = {_p(r['p_t'])}"
-    if r["p_wilcoxon"] is not None:
-        stats += f", Wilcoxon p = {_p(r['p_wilcoxon'])}"
-    if r["verdict"] in ("better", "worse"):
-        verb = "beats" if r["verdict"] == "better" else "trails"
+    ran = _outcomes(r)
+    if r.n == 0:
+        return f"**{r.group}**: no completed run{ran}."
+    mean = f"{r.final_mean:.2f}%"
+    if r.verdict == "baseline":
+        spread = f" ± {r.final_std:.2f}" if r.final_std is not None else ""
+        return f"**{r.group}** (baseline): {mean}{spread} over {r.n} seeds{ran}."
+    if r.diff_vs_baseline is None:
+        return f"**{r.group}**: {mean}; {r.verdict} against {baseline}{ran}."
+    diff, lo, hi = r.diff_vs_baseline, r.diff_ci95_low, r.diff_ci95_high
+    how = f"paired over {r.n} seeds" if (r.test or "").startswith("paired") else "Welch's t-test"
+    stats = f"95% CI {lo:.2f} to {hi:.2f}, {how}, p = {_p(r.p_t)}"
+    if r.p_wilcoxon is not None:
+        stats += f", Wilcoxon p = {_p(r.p_wilcoxon)}"
+    if r.verdict in ("better", "worse"):
+        verb = "beats" if r.verdict == "better" else "trails"
         return (
-            f"**{r['group']}** {verb} {baseline} by {abs(diff):.2f} points of test accuracy "
+            f"**{r.group}** {verb} {baseline} by {abs(diff):.2f} points of test accuracy "
             f"({stats}){ran}."
         )
     return (
-        f"**{r['group']}** is not distinguishable from {baseline}: {diff:+.2f} points "
-        f"({stats}){ran}."
+        f"**{r.group}** is not distinguishable from {baseline}: {diff:+.2f} points ({stats}){ran}."
     )
 
 
-def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str:
+def build(c: Comparison, plots: list[str]) -> str:
     """report.md text: the answer (one sentence per group against the baseline, the forest
     plot), the slope table, then the details; `plots` are PNG file names beside it."""
-    g = compare.grouping(runs)
+    runs, g, baseline = c.runs, c.grouping, c.baseline
     keys = g.keys
-    tables = compare.build_tables(runs, group_by=keys, baseline=baseline)
-    sizes = sorted({r.summary["test_images"] for r in runs})
+    sizes = sorted({r.summary.test_images for r in runs})
     lines = [
         "# actbench report",
         "",
@@ -101,20 +99,19 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
         "## The answer",
         "",
     ]
-    rows = compare.records(tables[0])
     if baseline is not None:
-        lines += [f"- {sentence(r, baseline)}" for r in rows]
+        lines += [f"- {sentence(r, baseline)}" for r in c.rows]
     else:
         lines += [
-            f"- **{r['group']}**: {r['final_acc_mean']:.2f}% over {r['n']} seeds"
-            if r["n"]
-            else f"- **{r['group']}**: no completed run"
-            for r in rows
+            f"- **{r.group}**: {r.final_mean:.2f}% over {r.n} seeds"
+            if r.n
+            else f"- **{r.group}**: no completed run"
+            for r in c.rows
         ]
     lines.append("")
     if "forest.png" in plots:
         lines += [f"![{CAPTIONS['forest.png']}](forest.png)", ""]
-    learned = [t for t in tables if t.title.startswith("Learned activation parameters")]
+    learned = c.learned
     if learned:
         lines += ["## Learned activation parameters", "", render(learned, "markdown"), ""]
         if "learned_shapes.png" in plots:
@@ -122,7 +119,7 @@ def build(runs: list[Run], plots: list[str], baseline: str | None = None) -> str
     lines += [
         "## Details",
         "",
-        render([t for t in tables if t not in learned], "markdown"),
+        render([t for t in c.tables if t not in learned], "markdown"),
         "## Configs that differ",
         "",
     ]

@@ -6,14 +6,17 @@ as complete lines, so even SIGKILL leaves a readable run. Every reader goes thro
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
 import pickle
 import socket
+import stat
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +28,43 @@ from actbench.errors import ActbenchError
 # ---------------------------------------------------------------------------- the format
 
 # 1: actbench 0.1.0 (no schema_version, no fingerprint); 2: fingerprint; 3: act_params.csv
-# and act_shapes.csv (every learned activation parameter; read from a_values.csv before)
-SCHEMA_VERSION = 3
-CONFIG = "config.yaml"
-SUMMARY = "summary.json"
-METRICS = "metrics.csv"
-SLOPES = "a_values.csv"  # PReLU's a per site and channel: kept as the PReLU paper's view
-PARAMS = "act_params.csv"  # every learned activation parameter, per epoch (0: initial)
-SHAPES = "act_shapes.csv"  # the learned functions on a grid, per epoch
-MODEL = "model.pt"
-CHECKPOINT = "checkpoint.pt"
-FEATURES = "features2d.npz"
+# and act_shapes.csv (every learned activation parameter; read from a_values.csv before);
+# 4: every summary.json field declared below (an undeclared one is damage)
+SCHEMA_VERSION = 4
+
+
+class Determinism(str, Enum):
+    """How two runs of the same config on the same machine compare, file by file."""
+
+    BYTES = "bytes"  # byte for byte
+    CONTENT = "content"  # the same values, except timings and who ran it
+    NONE = "none"  # binary state (weights, checkpoints): equal tensors, not equal bytes
+
+
+@dataclass(frozen=True)
+class RunFile:
+    name: str
+    determinism: Determinism
+    what: str
+
+
+# Every file a run folder holds (its lock lives beside it, see RunDir.lock_path). Whatever
+# moves runs between processes (the Ray backend) sends exactly these.
+FILES: tuple[RunFile, ...] = (
+    RunFile("config.yaml", Determinism.BYTES, "the resolved config"),
+    RunFile("summary.json", Determinism.CONTENT, "what the run is, how it ended, its numbers"),
+    RunFile("metrics.csv", Determinism.CONTENT, "one row per epoch (seconds: wall clock)"),
+    RunFile("a_values.csv", Determinism.BYTES, "PReLU's a per site and channel, per epoch"),
+    RunFile("act_params.csv", Determinism.BYTES, "every learned activation parameter, per epoch"),
+    RunFile("act_shapes.csv", Determinism.BYTES, "the learned functions on a grid, per epoch"),
+    RunFile("features2d.npz", Determinism.CONTENT, "LeNet++'s 2-D test-set features"),
+    RunFile("model.pt", Determinism.NONE, "final weights"),
+    RunFile("checkpoint.pt", Determinism.NONE, "everything a resume needs"),
+)
+CONFIG, SUMMARY, METRICS, SLOPES, PARAMS, SHAPES, FEATURES, MODEL, CHECKPOINT = (
+    f.name for f in FILES
+)
+SWEEP_TABLES = {"csv": "summary.csv", "markdown": "summary.md"}  # a sweep folder's tables
 ATTEMPTS = ".attempts"  # failed attempts a sweep redid, moved aside: <sweep>/.attempts/<name>.N
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr")
 SLOPE_FIELDS = ("epoch", "layer", "channel", "a")
@@ -45,10 +74,29 @@ PARAM_FIELDS = ("epoch", "site", "param", "channel", "index", "value")
 # y over the site's channels at x: lowest, median (lower middle), highest
 SHAPE_FIELDS = ("epoch", "site", "x", "y_min", "y_median", "y_max")
 SHAPE_GRID = (-4.0, 4.0, 33)  # x from, to, points (step 0.25): where act_shapes.csv is taken
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+
+
+class Status(str, Enum):
+    """A run's status. summary.json stores the first five; readers derive the others."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    STALLED = "stalled"  # derived: completed near chance (see CHANCE)
+    INCOMPLETE = "incomplete"  # derived: 'running' but its process is gone
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STORED = (Status.RUNNING, Status.COMPLETED, Status.DIVERGED, Status.INTERRUPTED, Status.FAILED)
+FINISHED = (Status.COMPLETED, Status.STALLED, Status.DIVERGED)  # nothing left to train
 STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
 MAX_FILE = 50_000_000  # bytes; no text file of a run comes near this
 HOST = socket.gethostname()
+NODE_ENV = "ACTBENCH_NODE"  # set in a Ray task: summary.json records the node that trained it
 # What runs written before the schema had a version were trained with where today's defaults
 # differ (runs of actbench 0.1.0 ran in fp32 NCHW unless their config said otherwise).
 LEGACY_DEFAULTS = {"train": {"precision": "fp32", "channels_last": False}}
@@ -72,34 +120,37 @@ Fraction = float | None  # 0..1
 
 
 class Summary(BaseModel):
-    """summary.json: what the run is, how it ended, its headline numbers."""
+    """summary.json: what the run is, how it ended, its headline numbers. Built by
+    `Summary.of` (identity from the config) and written only by RunDir.write_summary."""
 
-    # extra: fields of newer releases; numbers must be finite (JSON has no NaN)
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
-    schema_version: int = 1
+    # numbers must be finite (JSON has no NaN); a field not declared here is damage
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    schema_version: int = 1  # absent: written by actbench 0.1.0
     name: str
-    status: str
+    status: Status = Field(strict=False)  # stored as its value
+    fingerprint: str | None = None  # None: written before run identity existed
     dataset: str
     net: str
     activation: str  # the label, e.g. prelu-channel
+    activation_name: str | None = None  # the registry name or import path
+    activation_source: dict[str, str] | None = None  # a user activation: class and package
     seed: int = Field(ge=0, le=cfgmod.MAX_SEED)
-    fingerprint: str | None = None  # None: written before run identity existed
     epochs: int = 0  # completed
     epochs_planned: int | None = None
     final_test_acc: Fraction = Field(None, ge=0, le=1)
-    best_test_acc: Fraction = Field(None, ge=0, le=1)
     final_test_loss: float | None = None
     final_train_loss: float | None = None
+    best_test_acc: Fraction = Field(None, ge=0, le=1)
     best_epoch: int | None = None
     test_images: int = Field(LEGACY_TEST_IMAGES, ge=1)
     params: int | None = None
     train_seconds: float = 0.0
     device: str | None = None
-    host: str | None = None
-    pid: int | None = None
-    heartbeat: float = 0.0
     precision: str = "fp32"
     channels_last: bool = False
+    compile: bool = False
+    torch_version: str | None = None
+    actbench_version: str | None = None
     slopes: dict[str, SiteStats] = Field(default_factory=dict)  # PReLU's a, by site
     # every learned activation parameter: site -> parameter (name[index] for vectors) -> stats
     # over the site's channels (n = 1 when shared)
@@ -108,7 +159,50 @@ class Summary(BaseModel):
     final_per_class_acc: list[float] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     diverged_epoch: int | None = None
-    error: str | None = None
+    resume_from_epoch: int | None = None  # interrupted: the last checkpoint's epoch
+    error: str | None = None  # failed: why
+    # who and where: written by write_summary
+    heartbeat: float = 0.0
+    pid: int | None = None
+    host: str | None = None
+    node: str | None = None  # the Ray node that trained it
+
+    @classmethod
+    def of(cls, name: str, cfg: cfgmod.Config, status: Status, **fields: Any) -> Summary:
+        """A summary of the run `cfg` defines: identity from the config, the rest given."""
+        return cls(
+            schema_version=SCHEMA_VERSION,
+            name=name,
+            status=status,
+            fingerprint=cfgmod.fingerprint(cfg),
+            dataset=cfg.data.dataset,
+            net=cfg.model.net,
+            activation=cfgmod.activation_label(cfg.activation),
+            activation_name=cfg.activation.name,
+            seed=cfg.seed,
+            epochs_planned=cfg.train.epochs,
+            **fields,
+        )
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The fields that name a run in tables and data frames (status as its value)."""
+        return {k: getattr(self, k) for k in IDENTITY} | {"status": self.status.value}
+
+    @property
+    def headline(self) -> dict[str, float | None]:
+        """The run's headline accuracies, by field name (TensorBoard's hparam metrics)."""
+        return {k: getattr(self, k) for k in HEADLINE}
+
+
+IDENTITY = ("name", "activation", "net", "dataset", "seed", "status", "fingerprint")
+HEADLINE = ("final_test_acc", "best_test_acc")
+
+
+class LegacySummary(Summary):
+    """Schemas 1-3: fields of other releases were allowed (and are kept, unread)."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 @dataclass
@@ -116,7 +210,7 @@ class Run:
     """A validated run directory: what compare, plot, report, evaluate and sweep see."""
 
     path: Path
-    summary: dict[str, Any]  # Summary fields, status resolved (running -> incomplete if dead)
+    summary: Summary  # status resolved (running -> incomplete if dead, stalled)
     config: dict[str, Any]  # the resolved config as written (legacy runs: defaults filled in)
     cfg: cfgmod.Config
     metrics: list[dict[str, float]] = field(default_factory=list)
@@ -125,24 +219,38 @@ class Run:
     shapes: list[dict[str, Any]] = field(default_factory=list)  # act_shapes.csv rows
 
     @property
-    def status(self) -> str:
-        return self.summary["status"]
+    def status(self) -> Status:
+        return self.summary.status
 
     @property
     def fingerprint(self) -> str:
-        return self.summary["fingerprint"]
+        assert self.summary.fingerprint is not None  # load_run fills it from config.yaml
+        return self.summary.fingerprint
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
 
     @property
     def completed(self) -> bool:
         """Counts in the numbers: the run trained all its epochs without diverging (stalled
         runs included)."""
         return (
-            self.status in ("completed", "stalled") and self.summary["final_test_acc"] is not None
+            self.status in (Status.COMPLETED, Status.STALLED)
+            and self.summary.final_test_acc is not None
         )
 
     @property
     def dir(self) -> RunDir:
         return RunDir(self.path)
+
+    @property
+    def has_features(self) -> bool:
+        return (self.path / FEATURES).is_file()
+
+    def features(self) -> dict[str, Any]:
+        """features2d.npz: pre and post (N, 2), labels (N,); ValueError if damaged."""
+        return read_features(self.path / FEATURES)
 
 
 class DamagedRun(ActbenchError):
@@ -184,16 +292,42 @@ def _append_rows(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]
         os.fsync(fh.fileno())
 
 
+def _check_regular(path: Path) -> None:
+    """ValueError unless path is a regular file reached without following a symlink."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise ValueError("a symlink (run files are never followed elsewhere)")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file")
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A run file's bytes, refusing symlinks, FIFOs and devices (opened non-blocking and
+    checked before a byte is read, so a FIFO never hangs a reader) and files larger than any
+    run file should be."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("a symlink (run files are never followed elsewhere)") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > MAX_FILE:
+            raise ValueError(f"{st.st_size} bytes, more than any run file should hold")
+        return fh.read(MAX_FILE + 1)
+
+
 def _read_text(path: Path) -> str:
-    size = path.stat().st_size
-    if size > MAX_FILE:
-        raise ValueError(f"{size} bytes, more than any run file should hold")
-    return path.read_text(encoding="utf-8")
+    return _read_bytes(path).decode("utf-8")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
     """Rows of a run CSV, ignoring a last line cut short by a kill."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
     text = _read_text(path)
     if text and not text.endswith("\n"):
@@ -342,20 +476,39 @@ class RunDir:
         alive = owner.get("host") != HOST or pid_alive(owner["pid"])
         return owner["pid"] if alive else None
 
+    def has_summary(self) -> bool:
+        """Whether summary.json is there (anything by that name: readers validate it)."""
+        return os.path.lexists(self.path / SUMMARY)
+
     def write_config(self, text: str) -> None:
         atomic_write(self.path / CONFIG, text)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        summary = {
-            **summary,
-            "schema_version": SCHEMA_VERSION,
-            "heartbeat": time.time(),
-            "pid": os.getpid(),
-            "host": HOST,
-        }
-        if os.environ.get("ACTBENCH_NODE"):  # set by the Ray backend: the node that trained
-            summary["node"] = os.environ["ACTBENCH_NODE"]
-        atomic_write(self.path / SUMMARY, json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    def write_summary(self, summary: Summary) -> None:
+        """summary.json, stamped with the schema, this process and the time (the heartbeat
+        readers use to tell a live run from a dead one)."""
+        summary = summary.model_copy(
+            update={
+                "schema_version": SCHEMA_VERSION,
+                "heartbeat": time.time(),
+                "pid": os.getpid(),
+                "host": HOST,
+                # set by the Ray backend: the node that trained it
+                "node": os.environ.get(NODE_ENV) or summary.node,
+            }
+        )
+        text = json.dumps(summary.model_dump(mode="json"), indent=2) + "\n"
+        atomic_write(self.path / SUMMARY, text)
+
+    def mark_interrupted(self) -> None:
+        """A run whose process is gone mid-epoch (a Ray node or driver lost): 'interrupted',
+        resumable from its last checkpoint. Leaves any other status alone."""
+        path = self.path / SUMMARY
+        if not path.is_file():
+            return
+        summary = _parse_summary(_read_text(path))
+        if summary.status == Status.RUNNING:
+            update = {"status": Status.INTERRUPTED, "resume_from_epoch": summary.epochs}
+            self.write_summary(summary.model_copy(update=update))
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         _append_rows(self.path / METRICS, METRIC_FIELDS, [tuple(row[k] for k in METRIC_FIELDS)])
@@ -454,17 +607,41 @@ class RunDir:
 # ---------------------------------------------------------------------------- reading
 
 
-def _status(summary: Summary) -> str:
+def _status(summary: Summary) -> Status:
     """The stored status, with a 'running' run whose process is gone shown as incomplete and
     a completed one that ended near chance as stalled."""
     final = summary.final_test_acc
-    if summary.status == "completed" and final is not None and final < CHANCE + STALL_MARGIN:
-        return "stalled"
-    if summary.status != "running":
+    if summary.status == Status.COMPLETED and final is not None and final < CHANCE + STALL_MARGIN:
+        return Status.STALLED
+    if summary.status != Status.RUNNING:
         return summary.status
     stale = time.time() - summary.heartbeat > STALE_AFTER
     dead = summary.host == HOST and not pid_alive(summary.pid or 0)
-    return "incomplete" if stale or dead else "running"
+    return Status.INCOMPLETE if stale or dead else Status.RUNNING
+
+
+def _parse_summary(text: str) -> Summary:
+    """summary.json text -> Summary (schema 4 on: every field declared); ValueError or
+    ValidationError if damaged."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    version = raw.get("schema_version", 1)
+    model = Summary if isinstance(version, int) and version >= 4 else LegacySummary
+    summary = model.model_validate(raw)
+    if summary.status not in STORED:
+        raise ValueError(f"status {summary.status.value!r} is derived, never stored")
+    return summary
+
+
+def read_status(path: Path) -> Status | None:
+    """The stored status of a run folder's summary.json, or None where none can be read
+    (even a summary that fails validation otherwise)."""
+    try:
+        raw = json.loads(_read_text(path / SUMMARY))
+        return Status(raw["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _fill(base: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -510,7 +687,8 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
             raise ValueError(f"{key} {getattr(summary, key)!r} but config.yaml says {value!r}")
     if summary.fingerprint is not None and summary.fingerprint != fingerprint:
         raise ValueError(f"fingerprint {summary.fingerprint[:20]!r} is not config.yaml's")
-    if summary.status == "completed" and None in (summary.final_test_acc, summary.best_test_acc):
+    finals = (summary.final_test_acc, summary.best_test_acc)
+    if summary.status == Status.COMPLETED and None in finals:
         raise ValueError("a completed run without final_test_acc / best_test_acc")
     cfgmod.check_name(summary.name, "name")
 
@@ -518,11 +696,12 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
 def load_run(path: Path) -> Run:
     """Read and validate a run directory; DamagedRun names the file and the reason."""
     where = path / SUMMARY
+    if path.is_symlink():
+        raise DamagedRun(f"{path}: a symlink; run folders are never followed elsewhere")
     if not where.is_file():
         raise ActbenchError(f"{path}: not a run directory (no {SUMMARY})")
     try:
-        raw = json.loads(_read_text(where))
-        summary = Summary.model_validate(raw)
+        summary = _parse_summary(_read_text(where))
         where = path / CONFIG
         data = cfgmod.load_yaml_text(_read_text(where))
         if not isinstance(data, dict):
@@ -570,14 +749,40 @@ def load_run(path: Path) -> Run:
         raise DamagedRun(f"{where}: damaged ({str(reason)[:200]})") from None
     except RecursionError:
         raise DamagedRun(f"{where}: damaged (nested too deeply)") from None
-    record = summary.model_dump()
-    if record["status"] not in STATUSES:
-        raise DamagedRun(f"{path / SUMMARY}: damaged (status {record['status']!r})")
-    record["status"] = _status(summary)
-    record["fingerprint"] = fingerprint
-    if not record["act_params"] and record["slopes"]:  # schema 2
-        record["act_params"] = {site: {"a": v} for site, v in record["slopes"].items()}
-    return Run(path, record, cfgmod.to_dict(cfg), cfg, metrics, slopes, params, shapes)
+    update: dict[str, Any] = {"status": _status(summary), "fingerprint": fingerprint}
+    if not summary.act_params and summary.slopes:  # schema 2
+        update["act_params"] = {site: {"a": v} for site, v in summary.slopes.items()}
+    summary = summary.model_copy(update=update)
+    return Run(path, summary, cfgmod.to_dict(cfg), cfg, metrics, slopes, params, shapes)
+
+
+def read_features(path: Path) -> dict[str, Any]:
+    """features2d.npz: pre and post (N, 2) floats, labels (N,); ValueError if the file is
+    damaged, not a regular file, or declares more data than a test set holds."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        _check_regular(path)
+        with zipfile.ZipFile(path) as zf:
+            if sum(i.file_size for i in zf.infolist()) > MAX_FILE:
+                raise ValueError("declares more data than any test set holds")
+        with np.load(path, allow_pickle=False) as npz:
+            feats = {k: npz[k] for k in ("pre", "post", "labels")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+    n = len(feats["labels"])
+    if not (feats["pre"].shape == feats["post"].shape == (n, 2) and feats["labels"].ndim == 1):
+        raise ValueError(f"{path.name}: unexpected shapes")
+    if not (np.isfinite(feats["pre"]).all() and np.isfinite(feats["post"]).all()):
+        raise ValueError(f"{path.name}: values that are not finite")
+    return feats
+
+
+def read_files(path: Path) -> dict[str, bytes]:
+    """Every declared file the run folder holds, by name (what travels between machines)."""
+    return {f.name: _read_bytes(path / f.name) for f in FILES if (path / f.name).is_file()}
 
 
 def _migrate_slopes(

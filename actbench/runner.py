@@ -17,7 +17,7 @@ from actbench import __version__, models, plugins
 from actbench import config as cfgmod
 from actbench.config import Config
 from actbench.errors import ActbenchError
-from actbench.rundir import CHECKPOINT, MODEL, RunDir, default_name, load_run
+from actbench.rundir import CHECKPOINT, MODEL, RunDir, Status, Summary, default_name, load_run
 from actbench.train import EpochResult, Progress, Trainer, diverged
 
 HEARTBEAT_EVERY = 30.0  # seconds between summary.json rewrites inside a long epoch
@@ -115,8 +115,8 @@ def record_activations(run: RunDir, trainer: Trainer, epoch: int) -> None:
 
 
 def build_summary(
-    run: RunDir, cfg: Config, trainer: Trainer, rows: list[EpochResult], status: str
-) -> dict[str, Any]:
+    run: RunDir, cfg: Config, trainer: Trainer, rows: list[EpochResult], status: Status
+) -> Summary:
     """summary.json: what the run is, how it ended, and its headline numbers."""
     import torch
 
@@ -124,40 +124,33 @@ def build_summary(
     finite = [r for r in rows if not math.isnan(r.test_acc)]
     best = max(finite, key=lambda r: r.test_acc, default=None)
     last = finite[-1] if finite else None
-    summary: dict[str, Any] = {
-        "name": run.path.name,
-        "fingerprint": cfgmod.fingerprint(cfg),
-        "dataset": cfg.data.dataset,
-        "net": cfg.model.net,
-        "activation": cfg_label(cfg),
-        "activation_name": cfg.activation.name,
-        "seed": cfg.seed,
-        "epochs": len(rows),
-        "epochs_planned": cfg.train.epochs,
-        "final_test_acc": last.test_acc if last else None,
-        "final_test_loss": last.test_loss if last else None,
-        "final_train_loss": last.train_loss if last else None,
-        "best_test_acc": best.test_acc if best else None,
-        "best_epoch": best.epoch if best else None,
-        "test_images": len(trainer.test_set.y),
-        "params": trainer.param_count(),
-        "train_seconds": sum(r.seconds for r in rows),
-        "device": str(trainer.device),
-        "precision": cfg.train.precision,
-        "channels_last": cfg.train.channels_last,
-        "compile": cfg.train.compile,
-        "status": status,
-        "torch_version": torch.__version__,
-        "actbench_version": __version__,
-        "slopes": _slope_summary(models.slopes(params, cfg.activation)),
-        "act_params": param_summary(params),
-        "notes": trainer.notes,
-    }
-    if not cfgmod.is_builtin(cfg.activation.name):
-        summary["activation_source"] = plugins.source(cfg.activation.name)
-    if status == "diverged":
-        summary["diverged_epoch"] = rows[-1].epoch
-    return summary
+    return Summary.of(
+        run.path.name,
+        cfg,
+        status,
+        epochs=len(rows),
+        final_test_acc=last.test_acc if last else None,
+        final_test_loss=last.test_loss if last else None,
+        final_train_loss=last.train_loss if last else None,
+        best_test_acc=best.test_acc if best else None,
+        best_epoch=best.epoch if best else None,
+        test_images=len(trainer.test_set.y),
+        params=trainer.param_count(),
+        train_seconds=sum(r.seconds for r in rows),
+        device=str(trainer.device),
+        precision=cfg.train.precision,
+        channels_last=cfg.train.channels_last,
+        compile=cfg.train.compile,
+        torch_version=torch.__version__,
+        actbench_version=__version__,
+        slopes=_slope_summary(models.slopes(params, cfg.activation)),
+        act_params=param_summary(params),
+        notes=list(trainer.notes),
+        activation_source=(
+            None if cfgmod.is_builtin(cfg.activation.name) else plugins.source(cfg.activation.name)
+        ),
+        diverged_epoch=rows[-1].epoch if status == Status.DIVERGED else None,
+    )
 
 
 def execute(
@@ -167,7 +160,7 @@ def execute(
     resumed: bool = False,
     progress: Progress | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Train `run` to its configured epochs (resumed: the trainer holds its checkpoint);
     returns the final summary. Status: completed, diverged or interrupted."""
     cfg = trainer.cfg
@@ -182,7 +175,7 @@ def execute(
             record_activations(run, trainer, 0)
             run.save_torch(CHECKPOINT, trainer.state_dict())
             rows = []
-        summary = build_summary(run, cfg, trainer, rows, "running")
+        summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
         run.write_summary(summary)
 
         last_beat = time.monotonic()
@@ -195,42 +188,43 @@ def execute(
             if progress is not None:
                 progress(done, total, loss)
 
-        status = "completed"
+        status = Status.COMPLETED
         with interruptible() as stop:
             while trainer.epoch < cfg.train.epochs:
                 last = trainer.epoch + 1 == cfg.train.epochs
                 result = trainer.run_epoch(beat, stop, details=last)
                 if result is None:
-                    status = "interrupted"
+                    status = Status.INTERRUPTED
                     break
                 rows.append(result)
                 run.append_metrics(asdict(result))
                 record_activations(run, trainer, result.epoch)
                 if diverged(result.train_loss):
-                    status = "diverged"
+                    status = Status.DIVERGED
                     break
                 run.save_torch(CHECKPOINT, trainer.state_dict())
-                summary = build_summary(run, cfg, trainer, rows, "running")
+                summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
                 run.write_summary(summary)
                 if on_epoch is not None:
                     on_epoch(result)
                 if stop():
-                    status = "interrupted" if trainer.epoch < cfg.train.epochs else status
+                    status = Status.INTERRUPTED if trainer.epoch < cfg.train.epochs else status
                     break
 
         summary = build_summary(run, cfg, trainer, rows, status)
-        if status == "completed":
+        if status == Status.COMPLETED:
             # The last epoch's test pass also measured dead units and 2-D features, unless
             # this run resumed after it (then measure them now).
-            final = trainer.last_eval if "dead_units" in trainer.last_eval else None
-            final = final or trainer.evaluate(details=True)
-            summary["dead_units"] = final["dead_units"]
-            summary["final_per_class_acc"] = final["per_class_acc"]
+            final = trainer.last_eval
+            if final is None or final.dead_units is None:
+                final = trainer.evaluate(details=True)
+            summary.dead_units = final.dead_units or {}
+            summary.final_per_class_acc = final.per_class_acc
             run.save_torch(MODEL, trainer.model.state_dict())
-            if "features2d" in final:
-                run.save_features(final["features2d"])
-        if status == "interrupted":
-            summary["resume_from_epoch"] = trainer.epoch if rows else 0
+            if final.features2d is not None:
+                run.save_features(final.features2d)
+        if status == Status.INTERRUPTED:
+            summary.resume_from_epoch = trainer.epoch if rows else 0
         run.write_summary(summary)
         return summary
     finally:
@@ -244,7 +238,7 @@ def train(
     progress: Progress | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     on_start: Callable[[RunDir], None] | None = None,
-) -> tuple[RunDir, dict[str, Any]]:
+) -> tuple[RunDir, Summary]:
     """Prepare, create the run directory, train. Nothing is written if preparation fails."""
     unique = name is None  # a name the user gave is never suffixed: it exists, it is an error
     name = name or run_name(cfg)
@@ -263,14 +257,13 @@ def train(
 def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Trainer]:
     """The run, and a trainer built from its config.yaml holding its last checkpoint."""
     record = load_run(path)
-    status = record.status
-    if status in ("completed", "stalled", "diverged", "running"):
-        why = {
-            "completed": "already completed; nothing to resume",
-            "stalled": "already completed (stalled near chance); nothing to resume",
-            "diverged": "diverged; resuming would diverge again (train anew with a lower lr)",
-            "running": f"still running (process {record.summary.get('pid')})",
-        }[status]
+    why = {
+        Status.COMPLETED: "already completed; nothing to resume",
+        Status.STALLED: "already completed (stalled near chance); nothing to resume",
+        Status.DIVERGED: "diverged; resuming would diverge again (train anew with a lower lr)",
+        Status.RUNNING: f"still running (process {record.summary.pid})",
+    }.get(record.status)
+    if why is not None:
         raise ActbenchError(f"{path}: {why}")
     cfg = record.cfg
     if cfgmod.fingerprint(cfg) != record.fingerprint:

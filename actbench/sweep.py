@@ -10,7 +10,6 @@ import os
 import re
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,33 +17,26 @@ from actbench import config as cfgmod
 from actbench import fastpath
 from actbench.config import Config
 from actbench.errors import ActbenchError
+from actbench.plan import (
+    Action,
+    Ending,
+    Event,
+    Outcome,
+    Sweep,
+    check_plans,
+    decided,
+    ended,
+    plan_all,
+    plan_run,
+)
 
 SWEEP_KEYS = ("name", "base", "seeds", "axes")
 MAX_SEEDS = 1000
 MAX_RUNS = 100_000
-ACTIONS = ("new", "skip", "resume", "redo", "locked", "damaged", "mismatch")
-OUTCOMES = ("completed", "diverged", "failed", "interrupted", "skipped", "damaged", "mismatch")
 # --workers auto: CPU threads per worker, by network. Measured on 2 cores (README: sweeps):
 # two 1-thread LeNet runs side by side do 1.2x the work of one 2-thread run, since small
 # convs parallelise poorly inside one process.
 THREADS_PER_WORKER = {"lenet": 1, "lenetpp": 1}
-
-
-@dataclass
-class Sweep:
-    name: str
-    runs: list[tuple[str, Config]]  # (deterministic run name, config), in plan order
-
-
-@dataclass
-class Outcome:
-    name: str
-    status: str  # completed | diverged | interrupted | failed | skipped | damaged | mismatch
-    detail: str = ""  # why skipped / the error / the accuracy line
-
-
-# (run name, epoch, epochs, batches done, batches) -> None
-Event = Callable[[str, int, int, int, int], None]
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -166,66 +158,6 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
     return Sweep(name, runs)
 
 
-@dataclass
-class Plan:
-    """What a sweep will do with one run folder."""
-
-    action: str  # new | skip | resume | redo | locked | damaged | mismatch
-    detail: str = ""  # why: the status found, the owner, the damage, the differing keys
-
-
-def plan_run(path: Path, cfg: Config) -> Plan:
-    """Decide from what is in `path` (nothing is changed): a folder counts as this run only
-    when its fingerprint equals cfg's."""
-    from actbench.rundir import CHECKPOINT, SUMMARY, DamagedRun, RunDir, load_run
-
-    if not path.exists():
-        return Plan("new")
-    pid = RunDir(path).locked_by_other()
-    if pid is not None:
-        return Plan("locked", f"being trained by process {pid}")
-    try:
-        run = load_run(path)
-    except DamagedRun as exc:
-        if _raw_status(path / SUMMARY) == "failed":  # an older release's bare failure record
-            return Plan("redo", "failed before")
-        return Plan("damaged", str(exc))
-    except ActbenchError as exc:
-        return Plan("damaged", str(exc))
-    if run.fingerprint != cfgmod.fingerprint(cfg):
-        return Plan("mismatch", "; ".join(cfgmod.differences(run.cfg, cfg)) or "fingerprint")
-    if run.status in ("completed", "stalled", "diverged"):
-        return Plan("skip", run.status)
-    if run.status == "running":
-        return Plan("locked", f"running in process {run.summary.get('pid')}")
-    if run.status in ("interrupted", "incomplete") and (path / CHECKPOINT).is_file():
-        return Plan("resume", f"{run.status} after epoch {run.summary.get('epochs')}")
-    return Plan("redo", run.status)
-
-
-def _raw_status(path: Path) -> str | None:
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data.get("status") if isinstance(data, dict) else None
-
-
-def check_plans(folder: Path, plans: dict[str, Plan]) -> None:
-    """Stop before training anything when a planned folder holds another experiment."""
-    clash = {name: p for name, p in plans.items() if p.action == "mismatch"}
-    if not clash:
-        return
-    name, first = next(iter(clash.items()))
-    raise ActbenchError(
-        f"{len(clash)} run folder(s) in {folder} hold a different experiment than planned, e.g. "
-        f"{name} ({first.detail}); nothing was trained. Use another sweep name or --runs-dir, "
-        f"or add --beside to train the new runs next to the old ones"
-    )
-
-
 # ---------------------------------------------------------------------------- workers
 
 _events: Any = None  # queue of progress events, set in each worker
@@ -239,7 +171,7 @@ def _init_worker(queue: Any) -> None:
 def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
     """Train (or resume, skip or redo) one run of a sweep under its lock; never raises."""
     from actbench import runner
-    from actbench.rundir import RunDir, RunLocked
+    from actbench.rundir import RunDir, RunLocked, Status, Summary
 
     path = folder / name
     if threads and not cfg.train.threads:
@@ -258,16 +190,15 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
     try:
         run.lock()
     except RunLocked as exc:
-        return Outcome(name, "skipped", f"being trained by process {exc.pid}")
+        return Outcome(name, Ending.SKIPPED, f"being trained by process {exc.pid}")
     except ActbenchError as exc:
-        return Outcome(name, "failed", str(exc))
+        return Outcome(name, Ending.FAILED, str(exc))
     try:
         plan = plan_run(path, cfg)  # again, under the lock: another sweep may have finished it
-        if plan.action in ("skip", "locked"):
-            return Outcome(name, "skipped", plan.detail)
-        if plan.action in ("damaged", "mismatch"):
-            return Outcome(name, plan.action, plan.detail + "; left alone")
-        if plan.action == "resume":
+        settled = decided(name, plan)
+        if settled is not None:
+            return settled
+        if plan.action == Action.RESUME:
             run, trainer = runner.prepare_resume(path)
             epoch[0] = trainer.epoch
             summary = runner.execute(
@@ -275,34 +206,18 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
             )
         else:
             trainer = runner.prepare(cfg)
-            if plan.action == "redo":
+            if plan.action == Action.REDO:
                 RunDir(path).set_aside()  # the failed attempt is kept, never deleted
             run = RunDir.create(folder, name, unique=False)
             summary = runner.execute(run, trainer, progress=progress, on_epoch=on_epoch)
     except Exception as exc:  # one broken run must not stop the sweep
         detail = str(exc) if isinstance(exc, ActbenchError) else traceback.format_exc(limit=3)
-        if trainer is not None and run.path.is_dir() and not (run.path / "summary.json").exists():
-            run.write_summary(_failed_summary(name, trainer.cfg, str(exc)))
-        return Outcome(name, "failed", detail.strip().splitlines()[-1])
+        if trainer is not None and run.path.is_dir() and not run.has_summary():
+            run.write_summary(Summary.of(name, trainer.cfg, Status.FAILED, error=str(exc)))
+        return Outcome(name, Ending.FAILED, detail.strip().splitlines()[-1])
     finally:
         run.unlock()
-    acc = summary.get("final_test_acc")
-    detail = f"{100 * acc:.2f}%" if acc is not None else ""
-    return Outcome(name, summary["status"], detail)
-
-
-def _failed_summary(name: str, cfg: Config, error: str) -> dict[str, Any]:
-    """A valid summary.json for a run that failed before it could write its own."""
-    return {
-        "name": name,
-        "status": "failed",
-        "fingerprint": cfgmod.fingerprint(cfg),
-        "dataset": cfg.data.dataset,
-        "net": cfg.model.net,
-        "activation": cfgmod.activation_label(cfg.activation),
-        "seed": cfg.seed,
-        "error": error,
-    }
+    return ended(name, summary.status, summary.final_test_acc)
 
 
 def parse_workers(text: str, sweep: Sweep) -> tuple[int, int]:
@@ -317,24 +232,6 @@ def parse_workers(text: str, sweep: Sweep) -> tuple[int, int]:
         raise ActbenchError(f"--workers: {text!r} is not allowed; give 1..256 or auto")
     workers = int(text)
     return workers, (max(1, cores // workers) if workers > 1 else 0)
-
-
-def beside_name(name: str, cfg: Config) -> str:
-    """The name a run gets with --beside when its planned folder holds another experiment."""
-    return f"{name}-{cfgmod.fingerprint(cfg)[:8]}"
-
-
-def plan_all(sweep: Sweep, folder: Path, beside: bool = False) -> list[tuple[str, Config, Plan]]:
-    """(name, config, plan) per run; with beside, runs whose folder holds another experiment
-    move to beside_name."""
-    out = []
-    for name, cfg in sweep.runs:
-        plan = plan_run(folder / name, cfg)
-        if beside and plan.action == "mismatch":
-            name = beside_name(name, cfg)
-            plan = plan_run(folder / name, cfg)
-        out.append((name, cfg, plan))
-    return out
 
 
 def execute(
@@ -364,10 +261,9 @@ def execute(
             on_outcome(outcome)
 
     for name, cfg, plan in plans:  # decided here: no worker start-up for them
-        if plan.action in ("skip", "locked"):
-            report(Outcome(name, "skipped", plan.detail))
-        elif plan.action == "damaged":
-            report(Outcome(name, "damaged", plan.detail + "; left alone"))
+        settled = decided(name, plan)
+        if settled is not None:
+            report(settled)
         else:
             todo.append((name, cfg))
     if ray is not None:
@@ -382,7 +278,7 @@ def execute(
         try:
             for name, cfg in todo:
                 report(train_one(name, cfg, folder, threads))
-                if outcomes[-1].status == "interrupted":
+                if outcomes[-1].status == Ending.INTERRUPTED:
                     break
         finally:
             _init_worker(None)
@@ -432,14 +328,14 @@ def _drain(queue: Any, on_event: Event | None) -> None:
 def write_summaries(folder: Path) -> list[Path]:
     """summary.csv and summary.md over the sweep folder's runs (compare's default tables)."""
     from actbench import compare
-    from actbench.rundir import atomic_write, collect
+    from actbench.rundir import SWEEP_TABLES, atomic_write, collect
 
     runs, _ = collect([folder])
     if not any(r.completed for r in runs):
         return []
     tables = compare.build_tables(runs)
     written = []
-    for fmt, fname in (("csv", "summary.csv"), ("markdown", "summary.md")):
+    for fmt, fname in SWEEP_TABLES.items():
         atomic_write(folder / fname, compare.render(tables, fmt))
         written.append(folder / fname)
     return written

@@ -44,6 +44,18 @@ class EpochResult:
     lr: float = math.nan  # learning rate the epoch's last step used (nan: older runs)
 
 
+@dataclass
+class Evaluation:
+    """One pass over a held-out split in eval mode."""
+
+    images: int
+    loss: float  # mean cross-entropy, nats
+    acc: float  # fraction 0..1
+    per_class_acc: list[float]  # fraction per class 0..9
+    dead_units: dict[str, float] | None = None  # details: per site, fraction never non-zero
+    features2d: dict[str, Any] | None = None  # details, LeNet++: the 2-D bottleneck features
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; an unavailable device is a user error."""
     if name == "auto":
@@ -125,10 +137,11 @@ class Trainer:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.seed)
-        self.train_set, self.test_set = data.load(cfg.data, self.device)
+        # The model first: a broken user activation is reported before the data is read.
         self.model = models.build(cfg.model, cfg.activation, cfg.seed).to(self.device)
         if not is_builtin(cfg.activation.name):
             self._check_shapes()
+        self.train_set, self.test_set = data.load(cfg.data, self.device)
         self.memory_format = (
             torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         )
@@ -141,7 +154,7 @@ class Trainer:
         self.batch_gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.epoch = 0  # epochs completed
         self.last_lr = cfg.optim.lr  # lr of the latest training step
-        self.last_eval: dict[str, Any] = {}  # the latest evaluate() result
+        self.last_eval: Evaluation | None = None  # the latest evaluate() result
         self.notes: list[str] = []  # things the user should know (e.g. compile fell back)
         note = activations.gain_note(cfg.activation) if cfg.model.init == "auto" else None
         if note:
@@ -245,7 +258,7 @@ class Trainer:
         return loss_sum.item() / n, correct.item() / n
 
     @torch.no_grad()
-    def evaluate(self, details: bool = False) -> dict[str, Any]:
+    def evaluate(self, details: bool = False) -> Evaluation:
         """Test loss, accuracy and per-class accuracy in eval mode (RReLU uses its mean slope,
         no dropout). With details, in the same pass: per site the fraction of units that
         output 0 for every test image, and for LeNet++ the 2-D bottleneck features."""
@@ -282,18 +295,18 @@ class Trainer:
             for h in hooks:
                 h.remove()
         per_class_n = torch.bincount(test.y, minlength=10).clamp(min=1)
-        result: dict[str, Any] = {
-            "test_images": n,
-            "test_loss": loss_sum.item() / n,
-            "test_acc": correct_per_class.sum().item() / n,
-            "per_class_acc": (correct_per_class / per_class_n).tolist(),
-        }
+        result = Evaluation(
+            n,
+            loss_sum.item() / n,
+            correct_per_class.sum().item() / n,
+            (correct_per_class / per_class_n).tolist(),
+        )
         if details:
-            result["dead_units"] = {
+            result.dead_units = {
                 site: 1.0 - mask.float().mean().item() for site, mask in alive.items()
             }
             if feats["pre"]:
-                result["features2d"] = {
+                result.features2d = {
                     "pre": torch.cat(feats["pre"]).numpy(),
                     "post": torch.cat(feats["post"]).numpy(),
                     "labels": test.y.cpu().numpy(),
@@ -313,10 +326,10 @@ class Trainer:
         if trained is None:
             return None
         train_loss, train_acc = trained
-        self.last_eval = {}
+        self.last_eval = None
         if not diverged(train_loss):
             self.last_eval = self.evaluate(details)
-            test_loss, test_acc = self.last_eval["test_loss"], self.last_eval["test_acc"]
+            test_loss, test_acc = self.last_eval.loss, self.last_eval.acc
         else:
             test_loss, test_acc = float("nan"), float("nan")
         return EpochResult(

@@ -51,7 +51,7 @@ def trial_actbench(seed: int, epochs: int, subset: int | None, **train: Any) -> 
         trainer.train_epoch()
         epoch_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        acc = trainer.evaluate()["test_acc"]
+        acc = trainer.evaluate().acc
         test_s.append(time.perf_counter() - t0)
     return {
         "epoch_s": epoch_s,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actbench import config
-from actbench.rundir import RunDir
+from actbench.rundir import RunDir, Status, Summary
 
 
 def fake_run(
@@ -52,23 +52,17 @@ def fake_run(
     ):
         run.append_slopes(epoch, rows)
         run.append_params(epoch, [(site, "a", None, 0, a) for site, _, a in rows])
-    summary = {
-        "name": run.path.name,
-        "fingerprint": config.fingerprint(cfg),
-        "dataset": "mnist",
-        "net": "lenet",
-        "activation": label,
-        "seed": seed,
+    fields = {
         "epochs": len(curve),
         "final_test_acc": acc,
         "best_test_acc": acc,
         "best_epoch": len(curve),
         "params": 21840,
         "train_seconds": 60.0,
-        "status": "completed",
         "precision": "fp32",
         "act_params": {site: {"a": v} for site, v in slopes.items()},
         **extra,
     }
-    run.write_summary(summary)
+    status = fields.pop("status", Status.COMPLETED)
+    run.write_summary(Summary.of(run.path.name, cfg, status, **fields))
     return run.path

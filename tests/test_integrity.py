@@ -68,7 +68,7 @@ def test_rerun_with_other_settings_never_reuses_runs(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "s").iterdir() if p.is_dir())
     assert names[0] == "relu-lenet-mnist-s0" and names[1].startswith("relu-lenet-mnist-s0-")
     new = rundir.load_run(tmp_path / "s" / names[1])
-    assert (new.summary["epochs"], new.cfg.data.train_subset) == (2, 400)
+    assert (new.summary.epochs, new.cfg.data.train_subset) == (2, 400)
     derived = ("summary.csv", "summary.md")  # the sweep's own tables, rewritten each time
     after = _tree(tmp_path / "s")
     assert {k: v for k, v in after.items() if k in before and k not in derived} == {
@@ -364,7 +364,7 @@ def test_tables_and_figures_share_groups_and_counts(tmp_path: Path) -> None:
     assert "prelu-lenet-mnist-s7 (interrupted)" in tables[0].notes[-1]
     slope_table = next(t for t in tables if t.title.startswith("Learned activation parameters"))
     assert slope_table.rows[0][3:] == [0.2, 0.0, 3, 0.2, 0.0, 3]  # n = 3 in both groups
-    figures = plots.make_all(found, g)
+    figures = plots.make_all(found)
     curves = figures["curves.png"].data
     assert sorted(curves) == ["0.01", "0.1"]  # the interrupted run removes no curve
     assert figures["final_acc.png"].data["0.1"] == pytest.approx([99.0] * 3)
@@ -460,7 +460,7 @@ def test_unreadable_data_file_gives_one_line(
         ("summary.json", lambda t: t.replace('"seed": 0', '"seed": 1'), "seed 1 but config.yaml"),
         (
             "summary.json",
-            lambda t: t.replace("{", '{"test_images": 0,', 1),
+            lambda t: t.replace('"test_images": 10000', '"test_images": 0'),
             "test_images",
         ),
         (

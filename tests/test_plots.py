@@ -68,19 +68,19 @@ def test_slope_plot_data_come_from_a_values(runs: Path) -> None:
     assert plots.matplotlib.get_backend().lower() == "agg"
     found, _ = rundir.collect([runs])
     g = compare.grouping(found)  # the groups compare's tables use
-    label = {r.summary["name"]: lab for lab, grp in g.groups.items() for r in grp.runs}
-    (channel,) = [r for r in found if r.summary["name"].startswith("prelu-channel-lenet")]
-    (shared,) = [r for r in found if r.summary["name"].startswith("prelu-lenet-")]
+    label = {r.summary.name: lab for lab, grp in g.groups.items() for r in grp.runs}
+    (channel,) = [r for r in found if r.summary.name.startswith("prelu-channel-lenet")]
+    (shared,) = [r for r in found if r.summary.name.startswith("prelu-lenet-")]
     plot = plots.slopes(g)
     rows = rundir.read_csv(channel.path / "a_values.csv")
     last = [r for r in rows if r["epoch"] == "2"]
     for site in ("conv1", "conv2", "fc1"):
         expected = statistics.fmean(float(r["a"]) for r in last if r["layer"] == site)
-        assert plot.data[f"lenet/{label[channel.summary['name']]}"][site] == pytest.approx(expected)
-    traj = plots.slope_trajectories(g).data[f"{label[shared.summary['name']]}/fc1"]
+        assert plot.data[f"lenet/{label[channel.summary.name]}"][site] == pytest.approx(expected)
+    traj = plots.slope_trajectories(g).data[f"{label[shared.summary.name]}/fc1"]
     assert list(traj) == [0, 1, 2] and traj[0] == pytest.approx(0.25)
     hist = plots.slope_histograms(g).data
-    assert len(hist[f"{label[channel.summary['name']]}: conv2"]) == 20  # channel-wise only
+    assert len(hist[f"{label[channel.summary.name]}: conv2"]) == 20  # channel-wise only
     feats = plots.features2d(g)
     assert feats is not None and len(feats.data) == 2  # the two LeNet++ groups
     assert all(v["n"] == 5000 for v in feats.data.values())
@@ -105,7 +105,7 @@ def test_per_site_plots_and_tables_never_mix_networks(runs: Path) -> None:
 
     found, _ = rundir.collect([runs])
     g = compare.grouping(found, ["activation"])  # LeNet and LeNet++ runs in one group
-    lenet = [r for r in found if r.summary["net"] == "lenet" and r.summary["activation"] == "prelu"]
+    lenet = [r for r in found if r.summary.net == "lenet" and r.summary.activation == "prelu"]
     shapes = plots.learned_shapes(g).data
     assert {"prelu [lenet]", "prelu [lenetpp]"} <= set(shapes) and "prelu" not in shapes
     assert list(shapes["prelu [lenet]"]) == ["conv1", "conv2", "fc1"]

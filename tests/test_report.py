@@ -46,8 +46,9 @@ def test_a_run_near_chance_is_stalled_and_counted(runs: Path) -> None:
 def test_forest_plot_draws_compares_numbers(runs: Path) -> None:
     found, _ = rundir.collect([runs])
     g = compare.grouping(found)
-    table = compare.records(compare.grouped_table(g, "accuracy", "relu"))
-    figures = plots.make_all(found, g, "relu")
+    c = compare.for_report(found, "relu")
+    table = compare.records(c.tables[0])
+    figures = plots.make_all(found, c)
     drawn = figures["forest.png"].data
     assert set(drawn) == {"prelu", "elu"}
     for r in table:

@@ -18,7 +18,7 @@ def _accuracy(*overrides: str) -> tuple[float, Trainer]:
     trainer = Trainer(fastpath.resolve(config.load("prelu.yaml", [*SMALL, *overrides])))
     for _ in range(trainer.cfg.train.epochs):
         trainer.train_epoch()
-    return trainer.evaluate()["test_acc"], trainer
+    return trainer.evaluate().acc, trainer
 
 
 @pytest.mark.usefixtures("data_root")

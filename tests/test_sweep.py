@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from actbench import config, sweep
+from actbench import config, plan, sweep
 from actbench.cli import app
 from actbench.rundir import RunDir
 
@@ -88,21 +88,21 @@ def _cfg(act: dict, seed: int) -> config.Config:
 def test_plan_of_existing_runs(tmp_path: Path) -> None:
     relu = {"name": "relu"}
     done = fake_run(tmp_path, relu, 0, 0.98)
-    assert sweep.plan_run(done, _cfg(relu, 0)).action == "skip"
-    assert sweep.plan_run(tmp_path / "missing", _cfg(relu, 0)).action == "new"
-    other = sweep.plan_run(done, _cfg(relu, 0).model_copy(update={"seed": 5}))
+    assert plan.plan_run(done, _cfg(relu, 0)).action == "skip"
+    assert plan.plan_run(tmp_path / "missing", _cfg(relu, 0)).action == "new"
+    other = plan.plan_run(done, _cfg(relu, 0).model_copy(update={"seed": 5}))
     assert (other.action, other.detail) == ("mismatch", "seed: 0 != 5")
     broken = fake_run(tmp_path, relu, 1, 0.98)
     (broken / "summary.json").write_text("{")
-    assert sweep.plan_run(broken, _cfg(relu, 1)).action == "damaged"  # never redone
+    assert plan.plan_run(broken, _cfg(relu, 1)).action == "damaged"  # never redone
     cut = fake_run(tmp_path, relu, 2, 0.98)
     summary = json.loads((cut / "summary.json").read_text())
     (cut / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
-    assert sweep.plan_run(cut, _cfg(relu, 2)).action == "redo"  # no checkpoint to resume from
+    assert plan.plan_run(cut, _cfg(relu, 2)).action == "redo"  # no checkpoint to resume from
     (cut / "checkpoint.pt").write_bytes(b"x")
-    assert sweep.plan_run(cut, _cfg(relu, 2)).action == "resume"
+    assert plan.plan_run(cut, _cfg(relu, 2)).action == "resume"
     RunDir(done).lock()  # held by this (live) process: not another's
-    assert sweep.plan_run(done, _cfg(relu, 0)).action == "skip"
+    assert plan.plan_run(done, _cfg(relu, 0)).action == "skip"
 
 
 @pytest.mark.slow

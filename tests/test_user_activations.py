@@ -195,7 +195,7 @@ def test_previous_schema_prelu_runs_read_as_learned_parameters(tmp_path: Path) -
     summary.update(schema_version=2, act_params={})
     (path / rundir.SUMMARY).write_text(json.dumps(summary))
     run = rundir.load_run(path)
-    assert run.summary["act_params"] == {"conv1": {"a": {"mean": 0.5, "min": 0.5, "max": 0.5,
+    assert run.summary.model_dump()["act_params"] == {"conv1": {"a": {"mean": 0.5, "min": 0.5, "max": 0.5,
                                                          "n": 1}}}  # fmt: skip
     assert [(p["epoch"], p["param"], p["channel"], p["value"]) for p in run.params] == [
         (0, "a", 0, 0.25), (10, "a", 0, 0.5)]  # fmt: skip
@@ -282,10 +282,10 @@ def test_sweep_of_builtins_and_examples_compares_reports_and_plots(
     assert sorted(acc) == ["pade", "prelu", "relu", "swish_beta"]
     assert all(r["n"] == 3 for r in acc.values())
     for group in ("pade", "prelu", "swish_beta"):  # the same paired statistics as built-ins
-        seeds = {r.summary["seed"]: r.summary["final_test_acc"] for r in found
-                 if r.summary["activation"] == group}  # fmt: skip
-        base = {r.summary["seed"]: r.summary["final_test_acc"] for r in found
-                if r.summary["activation"] == "relu"}  # fmt: skip
+        seeds = {r.summary.seed: r.summary.final_test_acc for r in found
+                 if r.summary.activation == group}  # fmt: skip
+        base = {r.summary.seed: r.summary.final_test_acc for r in found
+                if r.summary.activation == "relu"}  # fmt: skip
         diff = sum(100 * (seeds[s] - base[s]) for s in seeds) / 3
         assert acc[group]["diff_vs_baseline"] == pytest.approx(diff, abs=0.01)
     learned = {t.title: t for t in tables if t.title.startswith("Learned activation")}
@@ -297,10 +297,10 @@ def test_sweep_of_builtins_and_examples_compares_reports_and_plots(
     pade = compare.records(learned["Learned activation parameters by site: pade"])
     assert len(pade) == 3 * 10  # 6 numerator + 4 denominator coefficients per site
     # the learned-shape plot draws the recorded functions, epoch 0 and the last epoch
-    figures = plots.make_all(found, baseline="relu")
+    figures = plots.make_all(found, compare.for_report(found, "relu"))
     drawn = figures["learned_shapes.png"].data
     assert sorted(drawn) == ["pade", "prelu", "swish_beta"]
-    pade_runs = [r for r in found if r.summary["activation"] == "pade"]
+    pade_runs = [r for r in found if r.summary.activation == "pade"]
     for epoch in (0, 2):
         recorded = [[s["y_median"] for s in r.shapes if s["epoch"] == epoch and s["site"] == "fc1"]
                     for r in pade_runs]  # fmt: skip
