@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from actbench import config as cfgmod
@@ -262,28 +263,22 @@ class GroupRow:
         return self.n + self.diverged + self.not_completed
 
 
+# GroupRow fields shown only against a baseline
+_VERSUS = ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high", "p_t", "p_wilcoxon", "test",
+           "verdict")  # fmt: skip
+
+
 def _group_columns(metric: str, baseline: bool) -> list[tuple[str, str]]:
-    """(column name, GroupRow field) of the grouped table, in order."""
+    """(column name, GroupRow field) of the grouped table, in order: the field's name, with
+    the metric in the accuracy fields (final_mean -> final_acc_mean)."""
     m = "acc" if metric == "accuracy" else "err"
-    out = [
-        ("group", "group"),
-        ("n", "n"),
-        (f"final_{m}_mean", "final_mean"),
-        (f"final_{m}_std", "final_std"),
-        ("ci95_low", "ci95_low"),
-        ("ci95_high", "ci95_high"),
-        (f"best_{m}_mean", "best_mean"),
-        (f"best_{m}_std", "best_std"),
-        (f"final_{m}_min", "final_min"),
-        (f"final_{m}_max", "final_max"),
-        ("train_s_mean", "train_s_mean"),
-        (Status.STALLED.value, "stalled"),  # runs with that status
-        (Status.DIVERGED.value, "diverged"),
-        ("not_completed", "not_completed"),
-    ]
-    if baseline:
-        names = ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high", "p_t", "p_wilcoxon")
-        out += [(c, c) for c in (*names, "test", "verdict")]
+    out = []
+    for f in dataclass_fields(GroupRow):
+        if f.name in _VERSUS and not baseline:
+            continue
+        when, _, stat = f.name.partition("_")
+        column = f"{when}_{m}_{stat}" if when in ("final", "best") else f.name
+        out.append((column, f.name))
     return out
 
 
@@ -357,7 +352,8 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> tuple[Table
             Brief("p", "{}", ("p_t",), number=".2g"),
             Brief("verdict", "{}", ("verdict",), wrap=True),
         ]
-    brief.append(Brief("stalled/div.", "{}/{}", (Status.STALLED.value, Status.DIVERGED.value)))
+    counts = (Status.STALLED.value, Status.DIVERGED.value)  # GroupRow's counts of each
+    brief.append(Brief("stalled/div.", "{}/{}", counts))
     group_data, repeats = group_rows(g, metric, baseline)
     spec = _group_columns(metric, baseline is not None)
     rows = [[getattr(r, attr) for _, attr in spec] for r in group_data]

@@ -32,9 +32,9 @@ from actbench.errors import ActbenchError
 DATASETS = tuple(registry.DATASETS)
 NETS = tuple(registry.NETWORKS)
 INITS = ("auto", "torch")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = tuple(registry.OPTIMIZERS)
 PRECISIONS = ("auto", "fp32", "bf16")
-SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
+SCHEDULES = tuple(registry.SCHEDULES)
 
 # Bounds for integers (README: config reference). Wide enough for any real run, narrow enough
 # that nothing downstream overflows (numpy seeds are 32-bit).
@@ -219,13 +219,7 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 # Which OptimConfig schedule fields each schedule reads.
-SCHEDULE_PARAMS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "step": ("step_size", "gamma"),
-    "multistep": ("milestones", "gamma"),
-    "cosine": ("min_lr",),
-    "onecycle": ("max_lr", "pct_start"),
-}
+SCHEDULE_PARAMS = {name: s.params for name, s in registry.SCHEDULES.items()}
 SCHEDULE_KEYS = tuple(dict.fromkeys(k for keys in SCHEDULE_PARAMS.values() for k in keys))
 
 # Fields that say where or how fast a run happened, not what it trained or measured: left

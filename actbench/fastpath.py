@@ -11,12 +11,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from actbench import registry
 from actbench.config import Config
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags
-# Networks whose step time bf16 autocast measurably cuts (LeNet-style: no gain, 3.6 vs 3.8 s).
-BF16_NETS = ("lenetpp",)
-CHANNELS_LAST_NETS = ("lenet", "lenetpp")
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,12 +60,12 @@ def device_type(name: str) -> str:
 def resolve(cfg: Config) -> Config:
     """A copy of cfg with train.precision and train.channels_last decided (no 'auto' left)."""
     cfg = cfg.model_copy(deep=True)
+    net = registry.NETWORKS[cfg.model.net]
     dev = None
     if cfg.train.precision == "auto":
         dev = device_type(cfg.train.device)
-        fast = cfg.model.net in BF16_NETS and native_bf16(dev)
-        cfg.train.precision = "bf16" if fast else "fp32"
+        cfg.train.precision = "bf16" if net.bf16_pays and native_bf16(dev) else "fp32"
     if cfg.train.channels_last == "auto":
         dev = dev or device_type(cfg.train.device)
-        cfg.train.channels_last = dev in ("cpu", "cuda") and cfg.model.net in CHANNELS_LAST_NETS
+        cfg.train.channels_last = dev in ("cpu", "cuda") and net.channels_last
     return cfg

@@ -104,7 +104,8 @@ def plan_run(path: Path, cfg: Config) -> Plan:
     except ActbenchError as exc:
         return Plan(Action.DAMAGED, str(exc))
     if run.fingerprint != cfgmod.fingerprint(cfg):
-        return Plan(Action.MISMATCH, "; ".join(cfgmod.differences(run.cfg, cfg)) or "fingerprint")
+        differ = "; ".join(cfgmod.differences(run.cfg, cfg)) or "fingerprints differ"
+        return Plan(Action.MISMATCH, differ)
     if run.status in FINISHED:
         return Plan(Action.SKIP, run.status.value)
     if run.status == Status.RUNNING:

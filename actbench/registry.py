@@ -85,6 +85,11 @@ class Network:
     cls: str  # 'module:Class', built lazily
     description: str
     sites: tuple[str, ...]  # activation sites in network order (a_values.csv's layers)
+    bottleneck: str | None = None  # a site with 2 features: recorded as features2d
+    # Execution path under `auto` (README: Performance): bf16 autocast measurably cuts its
+    # step time (where bf16 is native); NHWC speeds its convs up.
+    bf16_pays: bool = False
+    channels_last: bool = True
 
 
 NETWORKS: dict[str, Network] = {
@@ -97,6 +102,8 @@ NETWORKS: dict[str, Network] = {
         "actbench.models:LeNetPP",
         "LeNet++: six 5x5 convs 32-32-64-64-128-128, fc ->2 (2-D features), fc 2->10",
         ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "fc1"),
+        bottleneck="fc1",
+        bf16_pays=True,  # LeNet-style: no gain (3.6 vs 3.8 s)
     ),
 }
 
@@ -158,6 +165,77 @@ DATASETS: dict[str, Dataset] = {
             "t10k-labels-idx1-ubyte": (
                 "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
             ),
+        },
+    ),
+}
+
+
+# ---------------------------------------------------------------------------- optimizers
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    cls: str  # 'module:Class', built lazily
+    description: str
+    # Keyword arguments beyond lr and weight_decay, from the OptimConfig.
+    kwargs: Callable[[Any], dict[str, Any]] = lambda o: {}
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    "sgd": Optimizer(
+        "torch.optim:SGD", "SGD with momentum (optim.momentum)", lambda o: {"momentum": o.momentum}
+    ),
+    "adam": Optimizer("torch.optim:Adam", "Adam (L2 weight decay in the gradient)"),
+    "adamw": Optimizer("torch.optim:AdamW", "AdamW (decoupled weight decay)"),
+}
+
+
+# ---------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule, stepped after every batch: its parameters are given in
+    epochs (OptimConfig fields) and converted to steps by `kwargs`."""
+
+    cls: str | None  # torch.optim.lr_scheduler class; None: constant lr
+    description: str
+    params: tuple[str, ...] = ()  # the OptimConfig fields it reads
+    # (optim config, epochs, steps per epoch) -> keyword arguments of cls
+    kwargs: Callable[[Any, int, int], dict[str, Any]] = lambda o, epochs, spe: {}
+
+
+_LRS = "torch.optim.lr_scheduler:"
+SCHEDULES: dict[str, Schedule] = {
+    "none": Schedule(None, "constant lr"),
+    "step": Schedule(
+        _LRS + "StepLR",
+        "lr x gamma every step_size epochs",
+        ("step_size", "gamma"),
+        lambda o, epochs, spe: {"step_size": o.step_size * spe, "gamma": o.gamma},
+    ),
+    "multistep": Schedule(
+        _LRS + "MultiStepLR",
+        "lr x gamma after each milestone epoch",
+        ("milestones", "gamma"),
+        lambda o, epochs, spe: {"milestones": [m * spe for m in o.milestones], "gamma": o.gamma},
+    ),
+    "cosine": Schedule(
+        _LRS + "CosineAnnealingLR",
+        "lr annealed to min_lr on a half cosine over the run",
+        ("min_lr",),
+        lambda o, epochs, spe: {"T_max": epochs * spe, "eta_min": o.min_lr},
+    ),
+    # momentum stays as configured (cycle_momentum would override optim.momentum)
+    "onecycle": Schedule(
+        _LRS + "OneCycleLR",
+        "warm up to max_lr, then anneal (momentum left as configured)",
+        ("max_lr", "pct_start"),
+        lambda o, epochs, spe: {
+            "max_lr": o.max_lr,
+            "total_steps": epochs * spe,
+            "pct_start": o.pct_start,
+            "cycle_momentum": False,
         },
     ),
 }

@@ -133,7 +133,7 @@ class Summary(BaseModel):
     net: str
     activation: str  # the label, e.g. prelu-channel
     activation_name: str | None = None  # the registry name or import path
-    activation_source: dict[str, str] | None = None  # a user activation: class and package
+    activation_source: str | None = None  # a user activation: its class and package
     seed: int = Field(ge=0, le=cfgmod.MAX_SEED)
     epochs: int = 0  # completed
     epochs_planned: int | None = None

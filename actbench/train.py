@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actbench import activations, data, models, plugins
+from actbench import activations, data, fastpath, models, plugins, registry
 from actbench.config import Config, OptimConfig, is_builtin
 from actbench.errors import ActbenchError
 
@@ -59,10 +59,7 @@ class Evaluation:
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; an unavailable device is a user error."""
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps and mps.is_available() else "cpu")
+        return torch.device(fastpath.device_type(name))
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ActbenchError(f"train.device: {name} requested but CUDA is not available here")
     if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
@@ -92,37 +89,20 @@ def make_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
         },
     ]
     groups = [g for g in groups if g["params"]]
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.name]
-    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    entry = registry.OPTIMIZERS[cfg.name]
+    cls = registry.resolve(entry.cls)
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **entry.kwargs(cfg))
 
 
 def make_scheduler(
     cfg: OptimConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """torch's scheduler for optim.schedule, stepped after every batch: its parameters are
-    given in epochs and converted to steps here."""
-    sched = torch.optim.lr_scheduler
-    spe = steps_per_epoch
-    if cfg.schedule == "none":
+    """torch's scheduler for optim.schedule (registry.SCHEDULES), stepped after every batch:
+    its parameters are given in epochs and converted to steps there."""
+    entry = registry.SCHEDULES[cfg.schedule]
+    if entry.cls is None:
         return None
-    if cfg.schedule == "step":
-        return sched.StepLR(optimizer, step_size=cfg.step_size * spe, gamma=cfg.gamma)
-    if cfg.schedule == "multistep":
-        return sched.MultiStepLR(optimizer, [m * spe for m in cfg.milestones], gamma=cfg.gamma)
-    if cfg.schedule == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=epochs * spe, eta_min=cfg.min_lr)
-    # onecycle: momentum stays as configured (cycle_momentum would override optim.momentum)
-    return sched.OneCycleLR(
-        optimizer,
-        max_lr=cfg.max_lr,
-        total_steps=epochs * spe,
-        pct_start=cfg.pct_start,
-        cycle_momentum=False,
-    )
+    return registry.resolve(entry.cls)(optimizer, **entry.kwargs(cfg, epochs, steps_per_epoch))
 
 
 class Trainer:
@@ -273,12 +253,13 @@ class Trainer:
         hooks = []
         if details:
             sites = models.activation_sites(self.model)
+            bottleneck = registry.NETWORKS[self.cfg.model.net].bottleneck
             for site, module in sites.items():
 
                 def hook(_m: nn.Module, inp: Any, out: torch.Tensor, site: str = site) -> None:
                     fired = (out != 0).any(0)
                     alive[site] = fired if site not in alive else alive[site] | fired
-                    if site == "fc1" and isinstance(self.model, models.LeNetPP):
+                    if site == bottleneck:
                         feats["pre"].append(inp[0].float().cpu())
                         feats["post"].append(out.float().cpu())
 

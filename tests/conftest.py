@@ -32,3 +32,13 @@ def data_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # Shrinks a shipped config to seconds: a small training subset, one epoch, CPU.
 QUICK = ["data.train_subset=2000", "train.epochs=1", "train.device=cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> object:
+    """Tests that draw without saving (to read Plot.data) leave no figure open."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

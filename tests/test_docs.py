@@ -37,3 +37,11 @@ def test_every_config_key_is_in_the_reference() -> None:
     keys = {k.split(".")[-1] for k in config.flatten(config.Config().model_dump())}
     assert keys - documented == set()
     assert set(config.SECTIONS) <= documented
+
+
+def test_every_optimizer_and_schedule_is_in_the_reference() -> None:
+    """The reference's one-line lists are the registries' names, in order."""
+    from actbench import registry
+
+    assert f"name: sgd           # {' | '.join(registry.OPTIMIZERS)}" in README
+    assert f"schedule: none      # {' | '.join(registry.SCHEDULES)} (" in README

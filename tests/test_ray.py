@@ -71,8 +71,46 @@ def _summaries(folder: Path) -> dict[str, dict]:
     return out
 
 
+# Fields of summary.json that say who ran it, where and how fast: the rest must agree.
+WHO = {"heartbeat", "pid", "host", "node", "train_seconds", "device"}
+
+
+def _same_files(a: Path, b: Path) -> None:
+    """Every file the run format declares: present in both or neither, and equal as the
+    format says (bytes; content without timings and who ran it; tensors)."""
+    import torch
+
+    for f in rundir.FILES:
+        x, y = a / f.name, b / f.name
+        assert x.is_file() == y.is_file(), f.name
+        if not x.is_file():
+            continue
+        if f.determinism == rundir.Determinism.BYTES:
+            assert x.read_bytes() == y.read_bytes(), f.name
+        elif f.name == rundir.SUMMARY:
+            sa, sb = (json.loads(p.read_text()) for p in (x, y))
+            assert {k: v for k, v in sa.items() if k not in WHO} == {
+                k: v for k, v in sb.items() if k not in WHO
+            }
+        elif f.name == rundir.METRICS:
+            assert _metrics(a) == _metrics(b)  # bit for bit: 1 thread each
+        elif f.determinism == rundir.Determinism.NONE:
+            ta, tb = (torch.load(p, weights_only=True) for p in (x, y))
+            flat_a, flat_b = (torch.utils._pytree.tree_flatten(t)[0] for t in (ta, tb))
+            assert len(flat_a) == len(flat_b)
+            for u, v in zip(flat_a, flat_b, strict=True):
+                assert torch.equal(u, v) if isinstance(u, torch.Tensor) else u == v, f.name
+        else:
+            raise AssertionError(f"no comparison for {f.name}: say how in this test")
+
+
 def test_ray_gives_the_local_backends_runs(tmp_path: Path) -> None:
-    spec = _spec(tmp_path)
+    """PReLU and a user activation (examples' swish_beta): the same files, equal."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(
+        "name: tiny\nbase: relu.yaml\nseeds: 2\n"
+        "axes:\n  activation: [{name: prelu}, {name: swish_beta}]\n"
+    )
     args = ["sweep", "-c", str(spec), *QUICK, "--set", "train.epochs=2"]
     local = cli.invoke(app, [*args, "--runs-dir", str(tmp_path / "local"), "--workers", "2"],
                        env=ENV)  # fmt: skip
@@ -87,11 +125,14 @@ def test_ray_gives_the_local_backends_runs(tmp_path: Path) -> None:
     a, b = tmp_path / "local" / "tiny", tmp_path / "ray" / "tiny"
     names = sorted(p.name for p in a.iterdir() if p.is_dir())
     assert names == sorted(p.name for p in b.iterdir() if p.is_dir()) and len(names) == 4
+    expected = {rundir.CONFIG, rundir.SUMMARY, rundir.METRICS, rundir.PARAMS, rundir.SHAPES,
+                rundir.MODEL, rundir.CHECKPOINT}  # fmt: skip
     for name in names:
-        assert (a / name / "config.yaml").read_text() == (b / name / "config.yaml").read_text()
-        assert _metrics(a / name) == _metrics(b / name)  # bit for bit: 1 thread each
-        assert rundir.load_run(a / name).slopes == rundir.load_run(b / name).slopes
-        assert "node" in json.loads((b / name / "summary.json").read_text())
+        present = {f.name for f in rundir.FILES if (b / name / f.name).is_file()}
+        assert expected <= present, f"{name} lacks {expected - present}"
+        _same_files(a / name, b / name)
+        assert rundir.load_run(b / name).params  # learned parameters read back
+        assert json.loads((b / name / "summary.json").read_text())["node"]
     assert (b / "summary.csv").read_text().count("\n") == (a / "summary.csv").read_text().count(
         "\n"
     )

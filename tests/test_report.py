@@ -45,7 +45,6 @@ def test_a_run_near_chance_is_stalled_and_counted(runs: Path) -> None:
 
 def test_forest_plot_draws_compares_numbers(runs: Path) -> None:
     found, _ = rundir.collect([runs])
-    g = compare.grouping(found)
     c = compare.for_report(found, "relu")
     table = compare.records(c.tables[0])
     figures = plots.make_all(found, c)

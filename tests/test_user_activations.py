@@ -195,8 +195,8 @@ def test_previous_schema_prelu_runs_read_as_learned_parameters(tmp_path: Path) -
     summary.update(schema_version=2, act_params={})
     (path / rundir.SUMMARY).write_text(json.dumps(summary))
     run = rundir.load_run(path)
-    assert run.summary.model_dump()["act_params"] == {"conv1": {"a": {"mean": 0.5, "min": 0.5, "max": 0.5,
-                                                         "n": 1}}}  # fmt: skip
+    stats = {"mean": 0.5, "min": 0.5, "max": 0.5, "n": 1}
+    assert run.summary.model_dump()["act_params"] == {"conv1": {"a": stats}}
     assert [(p["epoch"], p["param"], p["channel"], p["value"]) for p in run.params] == [
         (0, "a", 0, 0.25), (10, "a", 0, 0.5)]  # fmt: skip
     at = {(s["epoch"], s["x"]): s["y_median"] for s in run.shapes}
