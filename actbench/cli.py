@@ -26,7 +26,7 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except ActbenchError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(exc.exit_code) from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         from typer._click.exceptions import ClickException, NoArgsIsHelpError
@@ -446,7 +446,10 @@ def plot(
     from actbench import plots
 
     runs = _load_runs(paths)
-    for path in _write_plots(plots.make_all(runs), out):
+    figures = plots.make_all(runs)
+    if not figures:
+        raise ActbenchError("nothing to plot: no completed run among " + " ".join(map(str, paths)))
+    for path in _write_plots(figures, out):
         typer.echo(path)
 
 

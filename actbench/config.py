@@ -568,9 +568,21 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 LATER_FIELDS: dict[str, Any] = {"data.shift": 0}
 
 
+def _same_number(value: Any) -> Any:
+    """A user activation's argument as identity sees it: 2.0 is 2 (one label, so one
+    fingerprint), in lists too; booleans stay booleans."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_same_number(v) for v in value]
+    return value
+
+
 def identity(cfg: Config) -> dict[str, Any]:
     """The fields that define what a run trains and measures (flat, sorted)."""
     flat = flatten(to_dict(cfg))
+    if not is_builtin(cfg.activation.name):  # its arguments are untyped: 2 and 2.0 alike
+        flat = {k: _same_number(v) if k.startswith("activation.") else v for k, v in flat.items()}
     return {
         k: flat[k]
         for k in sorted(flat)

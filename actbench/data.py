@@ -94,7 +94,8 @@ def _download(dataset: str, root: Path) -> None:
         for train in (True, False):
             cls(str(root), train=train, download=True)
     except Exception as exc:  # network errors come in many types; all mean the same here
-        raise ActbenchError(f"downloading {dataset} into {root} failed: {exc}") from None
+        first = " ".join(str(exc).split())[:200]  # torchvision's message spans lines
+        raise ActbenchError(f"downloading {dataset} into {root} failed: {first}") from None
 
 
 def load(cfg: DataConfig, device: torch.device) -> tuple[Split, Split]:

@@ -28,6 +28,9 @@ def _writer_class() -> Any:
     return SummaryWriter
 
 
+EVENTS = "events.out.tfevents.*"  # the event files SummaryWriter names (and nothing else)
+
+
 def _hparam(value: Any) -> Any:
     """TensorBoard's HParams take numbers, strings and booleans only."""
     return value if isinstance(value, (bool, int, float, str)) else str(value)
@@ -59,6 +62,10 @@ def tensorboard(runs: list[Run], out: Path) -> list[Path]:
             name = f"{run.path.name}-{n}"  # runs of the same name from different folders
         used.add(name)
         folder = ensure_dir(out / name)
+        # An export replaces the previous one: TensorBoard would show both event files.
+        for old in folder.glob(EVENTS):
+            if old.is_file() and not old.is_symlink():
+                old.unlink()
         writer = writer_class(log_dir=str(folder))
         try:
             for m in run.metrics:

@@ -286,6 +286,9 @@ def activation_functions(g: Grouping) -> Plot:
         )
     else:
         ax.set_title("Activation functions")
+    if not data:  # PReLU runs without recorded slopes: nothing to draw
+        plt.close(fig)
+        return None
     ax.axhline(0, color="k", lw=0.6)
     ax.axvline(0, color="k", lw=0.6)
     ax.set(xlabel="x (pre-activation)", ylabel="f(x)", ylim=(-2.5, 4.2))

@@ -9,7 +9,9 @@ import functools
 import importlib
 import inspect
 import math
+import os
 import re
+import sys
 import typing
 from dataclasses import dataclass
 from importlib import metadata
@@ -72,6 +74,11 @@ def load(name: str) -> type:
     """Import the class a user activation names; one-line ActbenchError if it cannot."""
     path = target(name)
     module, _, attr = path.partition(":")
+    # The current folder is importable, as under `python -m actbench` (the console script
+    # alone would not look there).
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
     try:
         obj: Any = importlib.import_module(module)
         for part in attr.split("."):

@@ -34,6 +34,24 @@ def import_ray() -> Any:
     return ray
 
 
+CONNECT_TIMEOUT = 10.0  # seconds to reach a cluster's address before giving up
+
+
+def probe(address: str) -> None:
+    """One-line ActbenchError now if nothing listens at a HOST:PORT (or ray://HOST:PORT)
+    address; Ray itself retries such an address for minutes."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # 'auto' and the like: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT).close()
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise ActbenchError(f"--address {address}: no Ray cluster reachable ({why})") from None
+
+
 class _Store:
     """Lives on the driver's node: the latest files of every run, and what changed since the
     driver last asked (files and progress events)."""
@@ -118,6 +136,8 @@ def execute(
     from actbench.runner import interruptible
 
     ray = import_ray()
+    if address:
+        probe(address)
     try:
         ray.init(
             address=address,

@@ -15,6 +15,7 @@ import pickle
 import socket
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -74,6 +75,86 @@ PARAM_FIELDS = ("epoch", "site", "param", "channel", "index", "value")
 # y over the site's channels at x: lowest, median (lower middle), highest
 SHAPE_FIELDS = ("epoch", "site", "x", "y_min", "y_median", "y_max")
 SHAPE_GRID = (-4.0, 4.0, 33)  # x from, to, points (step 0.25): where act_shapes.csv is taken
+MAX_INDEX = 2**20  # channels or elements of one site's parameter: far above any real net's
+
+
+def _epoch(text: str) -> int:
+    value = float(text)
+    if not (value.is_integer() and 0 <= value <= cfgmod.MAX_EPOCHS):
+        raise ValueError(f"epoch {text} is not an epoch number")
+    return int(value)
+
+
+def _index(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < MAX_INDEX:
+        raise ValueError(f"index {text} outside 0..{MAX_INDEX - 1}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """An accuracy 0..1; NaN where there was none (the epoch a run diverged)."""
+    value = float(text)
+    if not (math.isnan(value) or 0 <= value <= 1):
+        raise ValueError(f"{text} is not a fraction 0..1")
+    return value
+
+
+def _loss(text: str) -> float:
+    """Cross-entropy, nats: >= 0, or inf / NaN (a diverged epoch)."""
+    value = float(text)
+    if value < 0:
+        raise ValueError(f"loss {text} is negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{text} is not a duration in seconds")
+    return value
+
+
+def _lr(text: str) -> float:
+    """A learning rate >= 0; NaN in runs older than the column."""
+    value = float(text)
+    if not (math.isnan(value) or (math.isfinite(value) and value >= 0)):
+        raise ValueError(f"lr {text} is not a learning rate")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+# How each CSV column is read and checked (learned values may be NaN after a divergence).
+COLUMN_TYPES: dict[str, Callable[[str], Any]] = {
+    "epoch": _epoch,
+    "train_loss": _loss,
+    "train_acc": _fraction,
+    "test_loss": _loss,
+    "test_acc": _fraction,
+    "seconds": _seconds,
+    "lr": _lr,
+    "layer": str,
+    "site": str,
+    "param": str,
+    "channel": _index,
+    "index": _index,
+    "a": float,
+    "value": float,
+    "x": _finite,
+    "y_min": float,
+    "y_median": float,
+    "y_max": float,
+}
+
+
+def _types(fields: tuple[str, ...]) -> dict[str, Callable[[str], Any]]:
+    return {f: COLUMN_TYPES[f] for f in fields}
 
 
 class Status(str, Enum):
@@ -260,18 +341,48 @@ class DamagedRun(ActbenchError):
 # ---------------------------------------------------------------------------- helpers
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write a whole file so readers see the old or the new content, never half of it."""
-    raw = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _refuse_special(path: Path) -> None:
+    """ActbenchError if something other than a regular file is at path: a symlink, FIFO or
+    device is never replaced nor written through."""
     try:
-        with open(tmp, "wb") as fh:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ActbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise ActbenchError(f"refusing to write {path}: it is {what}; name another file")
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write a whole file so readers see the old or the new content, never half of it. The
+    temp file is created exclusively and never through a symlink; a symlink or special file
+    at `path` is refused, never replaced."""
+    raw = data.encode() if isinstance(data, str) else data
+    _refuse_special(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+    try:
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileExistsError:  # left by a killed process of the same pid, or planted
+            if not tmp.is_symlink() and tmp.is_file():
+                tmp.unlink()
+            else:
+                raise ActbenchError(f"refusing to write {path}: {tmp} is in the way") from None
+            fd = os.open(tmp, flags, 0o644)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
         raise ActbenchError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -285,11 +396,20 @@ def _csv_text(header: tuple[str, ...] | None, rows: list[tuple[Any, ...]]) -> st
 
 
 def _append_rows(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    text = _csv_text(None if path.exists() else header, rows)
-    with open(path, "a", encoding="utf-8") as fh:  # one write call: complete lines only
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append complete lines (one write call), never through a symlink or into a special
+    file; a failed write (disk full) is a one-line ActbenchError."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ActbenchError(f"refusing to write {path}: not a regular file")
+            fh.write(_csv_text(None if st.st_size else header, rows))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror or exc
+        raise ActbenchError(f"cannot write {path}: {why}") from None
 
 
 def _check_regular(path: Path) -> None:
@@ -343,6 +463,30 @@ def pid_alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return pid > 0
     return True
+
+
+def _proc_start(pid: int) -> str | None:
+    """When process `pid` started, as the kernel counts it (Linux: clock ticks since boot,
+    prefixed by the boot's id), or None where that cannot be read. A lock names its owner
+    with it, so a reused pid (after a reboot, or the owner's exit) is not taken for it."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    fields = stat_line[stat_line.rfind(")") + 2 :].split()  # after "pid (comm) "
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None  # field 22: starttime
+
+
+def _owner_alive(owner: dict[str, Any]) -> bool:
+    """Whether the process a lock names still runs (another host's: assumed so)."""
+    if owner.get("host") != HOST:
+        return True
+    pid = owner["pid"]
+    if not pid_alive(pid):
+        return False
+    started = owner.get("started")
+    return started is None or _proc_start(pid) in (None, started)
 
 
 def default_name(label: str, net: str, seed: int, prefix: str | None = None) -> str:
@@ -438,7 +582,7 @@ class RunDir:
                 fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 owner = self.lock_owner()
-                if owner is None or (owner.get("host") == HOST and not pid_alive(owner["pid"])):
+                if owner is None or not _owner_alive(owner):
                     self.lock_path.unlink(missing_ok=True)
                     continue
                 if owner.get("pid") == os.getpid() and owner.get("host") == HOST:
@@ -451,7 +595,9 @@ class RunDir:
             except OSError as exc:
                 raise ActbenchError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
             with os.fdopen(fd, "w") as fh:
-                json.dump({"pid": os.getpid(), "host": HOST}, fh)
+                json.dump(
+                    {"pid": os.getpid(), "host": HOST, "started": _proc_start(os.getpid())}, fh
+                )
             return
         raise RunLocked(f"could not lock {self.path}")
 
@@ -473,8 +619,7 @@ class RunDir:
         owner = self.lock_owner()
         if not owner or (owner.get("pid") == os.getpid() and owner.get("host") == HOST):
             return None
-        alive = owner.get("host") != HOST or pid_alive(owner["pid"])
-        return owner["pid"] if alive else None
+        return owner["pid"] if _owner_alive(owner) else None
 
     def has_summary(self) -> bool:
         """Whether summary.json is there (anything by that name: readers validate it)."""
@@ -655,13 +800,18 @@ def _fill(base: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
 
 
 def _typed_rows(
-    path: Path, types: dict[str, type], required: tuple[str, ...]
+    path: Path, types: dict[str, Callable[[str], Any]], required: tuple[str, ...]
 ) -> list[dict[str, Any]]:
+    """A run CSV's rows, each cell read and checked by its column's type."""
     rows = read_csv(path)
     if rows and not set(required) <= set(rows[0]):
         raise ValueError(f"columns {list(rows[0])}; expected {', '.join(required)}")
     out = []
     for i, row in enumerate(rows, start=2):
+        if None in row:
+            raise ValueError(f"line {i}: more cells than columns")
+        if None in row.values():
+            raise ValueError(f"line {i}: fewer cells than columns")
         try:
             typed = {k: types[k](row[k]) for k in types if row.get(k) not in (None, "")}
         except ValueError as exc:
@@ -698,7 +848,7 @@ def load_run(path: Path) -> Run:
     where = path / SUMMARY
     if path.is_symlink():
         raise DamagedRun(f"{path}: a symlink; run folders are never followed elsewhere")
-    if not where.is_file():
+    if not os.path.lexists(where):
         raise ActbenchError(f"{path}: not a run directory (no {SUMMARY})")
     try:
         summary = _parse_summary(_read_text(where))
@@ -715,25 +865,17 @@ def load_run(path: Path) -> Run:
         where = path / SUMMARY
         _agrees(summary, cfg, fingerprint)
         where = path / METRICS
-        metrics = _typed_rows(where, {k: float for k in METRIC_FIELDS}, METRIC_FIELDS[:6])
-        for m in metrics:
-            if not (m["epoch"].is_integer() and 1 <= m["epoch"] <= cfgmod.MAX_EPOCHS):
-                raise ValueError(f"epoch {m['epoch']} is not an epoch number")
-            m["epoch"] = int(m["epoch"])
+        metrics = _typed_rows(where, _types(METRIC_FIELDS), METRIC_FIELDS[:6])
         where = path / SLOPES
-        slopes = _typed_rows(
-            where, {"epoch": int, "layer": str, "channel": int, "a": float}, SLOPE_FIELDS
-        )
+        slopes = _typed_rows(where, _types(SLOPE_FIELDS), SLOPE_FIELDS)
         where = path / PARAMS
         if where.exists() or summary.schema_version >= 3:
-            types = {"epoch": int, "site": str, "param": str, "channel": int, "index": int}
-            params = _typed_rows(where, {**types, "value": float}, ("epoch", "site", "param"))
+            params = _typed_rows(where, _types(PARAM_FIELDS), PARAM_FIELDS[:3])
             for row in params:
                 if "index" not in row or "value" not in row:
                     raise ValueError(f"a row without index or value: {row}")
             where = path / SHAPES
-            shape_types = {"epoch": int, "site": str} | {k: float for k in SHAPE_FIELDS[2:]}
-            shapes = _typed_rows(where, shape_types, SHAPE_FIELDS)
+            shapes = _typed_rows(where, _types(SHAPE_FIELDS), SHAPE_FIELDS)
         else:  # schema 2: PReLU's a was the only learned parameter recorded
             params, shapes = _migrate_slopes(slopes, cfg.activation.per_channel)
     except ValidationError as exc:
@@ -766,8 +908,17 @@ def read_features(path: Path) -> dict[str, Any]:
     try:
         _check_regular(path)
         with zipfile.ZipFile(path) as zf:
-            if sum(i.file_size for i in zf.infolist()) > MAX_FILE:
-                raise ValueError("declares more data than any test set holds")
+            for info in zf.infolist():  # what each array says it holds, before loading it
+                with zf.open(info) as member:
+                    fmt = np.lib.format
+                    major, _ = fmt.read_magic(member)
+                    read_header = (
+                        fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(member)
+                declared = math.prod(shape) * dtype.itemsize
+                if info.file_size > MAX_FILE or declared > info.file_size:
+                    raise ValueError(f"{info.filename} declares more data than it holds")
         with np.load(path, allow_pickle=False) as npz:
             feats = {k: npz[k] for k in ("pre", "post", "labels")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
@@ -819,7 +970,8 @@ def _migrate_slopes(
 
 
 def is_run(path: Path) -> bool:
-    return (path / SUMMARY).is_file() or (path / CONFIG).is_file()
+    """Whether path holds a run's files (valid or not: the loader judges them)."""
+    return os.path.lexists(path / SUMMARY) or os.path.lexists(path / CONFIG)
 
 
 def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
@@ -829,6 +981,11 @@ def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
     seen: set[Path] = set()
 
     def visit(path: Path, depth: int, explicit: bool) -> None:
+        try:
+            path.name.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8: nothing actbench wrote
+            warnings.append(f"skipping {str(path)!a}: its name is not valid UTF-8")
+            return
         try:
             real = path.resolve(strict=False)
         except (OSError, RuntimeError) as exc:  # a symlink loop

@@ -16,8 +16,17 @@ from typing import Any
 from actbench import __version__, models, plugins
 from actbench import config as cfgmod
 from actbench.config import Config
-from actbench.errors import ActbenchError
-from actbench.rundir import CHECKPOINT, MODEL, RunDir, Status, Summary, default_name, load_run
+from actbench.errors import ActbenchError, RunFailed
+from actbench.rundir import (
+    CHECKPOINT,
+    MODEL,
+    RunDir,
+    RunLocked,
+    Status,
+    Summary,
+    default_name,
+    load_run,
+)
 from actbench.train import EpochResult, Progress, Trainer, diverged
 
 HEARTBEAT_EVERY = 30.0  # seconds between summary.json rewrites inside a long epoch
@@ -33,10 +42,18 @@ class StopFlag:
         return self.signum is not None
 
 
+_active: StopFlag | None = None  # the flag of the outermost interruptible() in this process
+
+
 @contextlib.contextmanager
 def interruptible() -> Iterator[StopFlag]:
     """First Ctrl-C / SIGTERM: finish cleanly. Second: exit at once (files stay valid, as
-    every write is atomic)."""
+    every write is atomic). Nested (a run inside a sweep's process): the outer flag, so a
+    signal between two runs is not lost."""
+    global _active
+    if _active is not None:
+        yield _active
+        return
     flag = StopFlag()
 
     def handler(signum: int, _frame: Any) -> None:
@@ -48,9 +65,11 @@ def interruptible() -> Iterator[StopFlag]:
         yield flag
         return
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _active = flag
     try:
         yield flag
     finally:
+        _active = None
         for s, h in old.items():
             signal.signal(s, h)
 
@@ -160,75 +179,107 @@ def execute(
     resumed: bool = False,
     progress: Progress | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Summary:
     """Train `run` to its configured epochs (resumed: the trainer holds its checkpoint);
-    returns the final summary. Status: completed, diverged or interrupted."""
+    returns the final summary. Status: completed, diverged or interrupted (a signal, or
+    should_stop() true at a batch boundary). An exception records the run as failed, with
+    the error, and is raised again."""
     cfg = trainer.cfg
     run.lock()
+    rows: list[EpochResult] = []
     try:
-        if resumed:
-            run.upgrade(load_run(run.path))
-            run.truncate(trainer.epoch)
-            rows = [EpochResult(**m) for m in load_run(run.path).metrics]
-        else:
-            run.write_config(cfgmod.dump(cfg))
-            record_activations(run, trainer, 0)
-            run.save_torch(CHECKPOINT, trainer.state_dict())
-            rows = []
-        summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
-        run.write_summary(summary)
-
-        last_beat = time.monotonic()
-
-        def beat(done: int, total: int, loss: float) -> None:
-            nonlocal last_beat
-            if time.monotonic() - last_beat > HEARTBEAT_EVERY:
-                run.write_summary(summary)
-                last_beat = time.monotonic()
-            if progress is not None:
-                progress(done, total, loss)
-
-        status = Status.COMPLETED
-        with interruptible() as stop:
-            while trainer.epoch < cfg.train.epochs:
-                last = trainer.epoch + 1 == cfg.train.epochs
-                result = trainer.run_epoch(beat, stop, details=last)
-                if result is None:
-                    status = Status.INTERRUPTED
-                    break
-                rows.append(result)
-                run.append_metrics(asdict(result))
-                record_activations(run, trainer, result.epoch)
-                if diverged(result.train_loss):
-                    status = Status.DIVERGED
-                    break
-                run.save_torch(CHECKPOINT, trainer.state_dict())
-                summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
-                run.write_summary(summary)
-                if on_epoch is not None:
-                    on_epoch(result)
-                if stop():
-                    status = Status.INTERRUPTED if trainer.epoch < cfg.train.epochs else status
-                    break
-
-        summary = build_summary(run, cfg, trainer, rows, status)
-        if status == Status.COMPLETED:
-            # The last epoch's test pass also measured dead units and 2-D features, unless
-            # this run resumed after it (then measure them now).
-            final = trainer.last_eval
-            if final is None or final.dead_units is None:
-                final = trainer.evaluate(details=True)
-            summary.dead_units = final.dead_units or {}
-            summary.final_per_class_acc = final.per_class_acc
-            run.save_torch(MODEL, trainer.model.state_dict())
-            if final.features2d is not None:
-                run.save_features(final.features2d)
-        if status == Status.INTERRUPTED:
-            summary.resume_from_epoch = trainer.epoch if rows else 0
-        run.write_summary(summary)
-        return summary
+        return _train_epochs(run, trainer, resumed, rows, progress, on_epoch, should_stop)
+    except RunLocked:
+        raise
+    except ActbenchError as exc:  # a write failed (disk full, ...): resumable from its checkpoint
+        raise RunFailed(f"{exc} (the run resumes from its last checkpoint)") from None
+    except Exception as exc:  # user code (an activation) may raise anything
+        if run.has_summary():  # the run's own record says why it ended
+            failed = build_summary(run, cfg, trainer, rows, Status.FAILED)
+            failed.error = f"{type(exc).__name__}: {exc}"[:1000]
+            with contextlib.suppress(ActbenchError):
+                run.write_summary(failed)
+        raise
     finally:
         run.unlock()
+
+
+def _train_epochs(
+    run: RunDir,
+    trainer: Trainer,
+    resumed: bool,
+    rows: list[EpochResult],
+    progress: Progress | None,
+    on_epoch: Callable[[EpochResult], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> Summary:
+    """execute's body, under the run's lock; `rows` collects the epochs as they end."""
+    cfg = trainer.cfg
+    if resumed:
+        run.upgrade(load_run(run.path))
+        run.truncate(trainer.epoch)
+        rows.extend(EpochResult(**m) for m in load_run(run.path).metrics)
+    else:
+        run.write_config(cfgmod.dump(cfg))
+        record_activations(run, trainer, 0)
+        run.save_torch(CHECKPOINT, trainer.state_dict())
+    summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
+    run.write_summary(summary)
+
+    last_beat = time.monotonic()
+
+    def beat(done: int, total: int, loss: float) -> None:
+        nonlocal last_beat
+        if time.monotonic() - last_beat > HEARTBEAT_EVERY:
+            run.write_summary(summary)
+            last_beat = time.monotonic()
+        if progress is not None:
+            progress(done, total, loss)
+
+    status = Status.COMPLETED
+    with interruptible() as flag:
+
+        def stop() -> bool:
+            return flag() or (should_stop is not None and should_stop())
+
+        while trainer.epoch < cfg.train.epochs:
+            last = trainer.epoch + 1 == cfg.train.epochs
+            result = trainer.run_epoch(beat, stop, details=last)
+            if result is None:
+                status = Status.INTERRUPTED
+                break
+            rows.append(result)
+            run.append_metrics(asdict(result))
+            record_activations(run, trainer, result.epoch)
+            if diverged(result.train_loss):
+                status = Status.DIVERGED
+                break
+            run.save_torch(CHECKPOINT, trainer.state_dict())
+            summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
+            run.write_summary(summary)
+            if on_epoch is not None:
+                on_epoch(result)
+            if stop():
+                status = Status.INTERRUPTED if trainer.epoch < cfg.train.epochs else status
+                break
+
+    summary = build_summary(run, cfg, trainer, rows, status)
+    if status == Status.COMPLETED:
+        # The last epoch's test pass also measured dead units and 2-D features, unless
+        # this run resumed after it (then measure them now).
+        final = trainer.last_eval
+        if final is None or final.dead_units is None:
+            final = trainer.evaluate(details=True)
+        summary.dead_units = final.dead_units or {}
+        summary.final_per_class_acc = final.per_class_acc
+        run.save_torch(MODEL, trainer.model.state_dict())
+        if final.features2d is not None:
+            run.save_features(final.features2d)
+    if status == Status.INTERRUPTED:
+        summary.resume_from_epoch = trainer.epoch if rows else 0
+    run.write_summary(summary)
+    return summary
 
 
 def train(
@@ -242,7 +293,8 @@ def train(
     """Prepare, create the run directory, train. Nothing is written if preparation fails."""
     unique = name is None  # a name the user gave is never suffixed: it exists, it is an error
     name = name or run_name(cfg)
-    if len(name) + len("-999") > cfgmod.MAX_NAME:  # before the data is loaded
+    room = len("-999") if unique else 0  # a generated name may get a suffix
+    if len(name) + room > cfgmod.MAX_NAME:  # before the data is loaded
         raise ActbenchError(
             f"run name {name[:40]!r}... would be {len(name)} characters, more than "
             f"{cfgmod.MAX_NAME}; shorten name: (the prefix) or give --name"

@@ -8,6 +8,9 @@ import itertools
 import multiprocessing as mp
 import os
 import re
+import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +40,8 @@ MAX_RUNS = 100_000
 # two 1-thread LeNet runs side by side do 1.2x the work of one 2-thread run, since small
 # convs parallelise poorly inside one process.
 THREADS_PER_WORKER = {"lenet": 1, "lenetpp": 1}
+NOT_STARTED = "not started; run the sweep again to train it"
+EXIT_INTERRUPTED = 130  # a worker whose parent died
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -161,11 +166,36 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
 # ---------------------------------------------------------------------------- workers
 
 _events: Any = None  # queue of progress events, set in each worker
+_stop: Any = None  # a worker: the parent's "stop now" event (SIGINT/SIGTERM to the parent)
+_orphaned = threading.Event()  # a worker whose parent died (SIGKILL)
+_idle = threading.Event()  # a worker: no run in progress
+PARENT_POLL = 1.0  # seconds between a worker's checks that its parent is alive
 
 
-def _init_worker(queue: Any) -> None:
-    global _events
-    _events = queue
+def _init_worker(queue: Any, stop: Any = None, parent: int | None = None) -> None:
+    global _events, _stop
+    _events, _stop = queue, stop
+    _idle.set()
+    if parent is None:  # in the parent's own process
+        return
+    # A terminal's Ctrl-C reaches every process of the group: the run in progress handles
+    # it (runner.interruptible); an idle worker has nothing to stop and stays quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: once the parent is gone (killed), stop the run in progress at its next
+    batch (it ends interrupted, resumable), then exit: no orphan trains on."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    _orphaned.set()
+    _idle.wait()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _should_stop() -> bool:
+    return _orphaned.is_set() or (_stop is not None and _stop.is_set())
 
 
 def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
@@ -185,13 +215,18 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
     def on_epoch(result: Any) -> None:
         epoch[0] = result.epoch
 
+    if _should_stop():  # queued before the parent was told to stop
+        return Outcome(name, Ending.INTERRUPTED, NOT_STARTED)
     run = RunDir(path)
     trainer = None
+    _idle.clear()
     try:
         run.lock()
     except RunLocked as exc:
+        _idle.set()
         return Outcome(name, Ending.SKIPPED, f"being trained by process {exc.pid}")
     except ActbenchError as exc:
+        _idle.set()
         return Outcome(name, Ending.FAILED, str(exc))
     try:
         plan = plan_run(path, cfg)  # again, under the lock: another sweep may have finished it
@@ -202,14 +237,17 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
             run, trainer = runner.prepare_resume(path)
             epoch[0] = trainer.epoch
             summary = runner.execute(
-                run, trainer, resumed=True, progress=progress, on_epoch=on_epoch
-            )
+                run, trainer, resumed=True, progress=progress, on_epoch=on_epoch,
+                should_stop=_should_stop,
+            )  # fmt: skip
         else:
             trainer = runner.prepare(cfg)
             if plan.action == Action.REDO:
                 RunDir(path).set_aside()  # the failed attempt is kept, never deleted
             run = RunDir.create(folder, name, unique=False)
-            summary = runner.execute(run, trainer, progress=progress, on_epoch=on_epoch)
+            summary = runner.execute(
+                run, trainer, progress=progress, on_epoch=on_epoch, should_stop=_should_stop
+            )
     except Exception as exc:  # one broken run must not stop the sweep
         detail = str(exc) if isinstance(exc, ActbenchError) else traceback.format_exc(limit=3)
         if trainer is not None and run.path.is_dir() and not run.has_summary():
@@ -217,6 +255,7 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
         return Outcome(name, Ending.FAILED, detail.strip().splitlines()[-1])
     finally:
         run.unlock()
+        _idle.set()
     return ended(name, summary.status, summary.final_test_acc)
 
 
@@ -273,33 +312,56 @@ def execute(
             ray_backend.execute(sweep, folder, todo, report, on_event, **ray)
         return outcomes
     workers = min(workers, len(todo))
-    if workers <= 1:
-        _init_worker(_Forward(on_event))
-        try:
-            for name, cfg in todo:
-                report(train_one(name, cfg, folder, threads))
-                if outcomes[-1].status == Ending.INTERRUPTED:
-                    break
-        finally:
-            _init_worker(None)
-        return outcomes
-    ctx = mp.get_context("spawn")  # torch and fork do not mix
-    queue = ctx.Manager().Queue()
-    with cf.ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(queue,)) as pool:
-        pending = {pool.submit(train_one, n, c, folder, threads) for n, c in todo}
-        try:
-            while pending:
-                done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
-                _drain(queue, on_event)
-                for fut in done:
-                    report(fut.result())
-        except KeyboardInterrupt:
-            # Workers got the same Ctrl-C and end their runs cleanly; start no new ones.
-            for fut in pending:
-                fut.cancel()
-            for fut in cf.as_completed([f for f in pending if not f.cancelled()]):
-                report(fut.result())
+    from actbench.runner import interruptible
+
+    # SIGINT / SIGTERM to this process (a scheduler signals it alone) or to the whole group
+    # (a terminal's Ctrl-C): runs in flight stop within a batch, none starts after.
+    with interruptible() as stop:
+        if workers <= 1:
+            _init_worker(_Forward(on_event))
+            try:
+                for name, cfg in todo:
+                    if stop():
+                        report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
+                    else:
+                        report(train_one(name, cfg, folder, threads))
+            finally:
+                _init_worker(None)
+            return outcomes
+        _pool(todo, folder, workers, threads, stop, report, on_event)
     return outcomes
+
+
+def _pool(
+    todo: list[tuple[str, Config]],
+    folder: Path,
+    workers: int,
+    threads: int,
+    stop: Callable[[], bool],
+    report: Callable[[Outcome], None],
+    on_event: Event | None,
+) -> None:
+    """Train `todo` in `workers` spawned processes; once stop() is true, tell them to stop
+    (the runs in flight end interrupted within a batch) and start no other run."""
+    ctx = mp.get_context("spawn")  # torch and fork do not mix
+    queue, halt = ctx.Queue(), ctx.Event()
+    init = (queue, halt, os.getpid())
+    with cf.ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=init) as pool:
+        names = {pool.submit(train_one, n, c, folder, threads): n for n, c in todo}
+        pending = set(names)
+        while pending:
+            if stop() and not halt.is_set():
+                halt.set()
+                for fut in pending:
+                    fut.cancel()  # those no worker has taken yet
+            done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            _drain(queue, on_event)
+            for fut in done:
+                if fut.cancelled():
+                    report(Outcome(names[fut], Ending.INTERRUPTED, NOT_STARTED))
+                else:
+                    report(fut.result())
+        _drain(queue, on_event)
 
 
 class _Forward:

@@ -74,7 +74,7 @@ def test_resume_mid_schedule_is_bit_for_bit(
     cut, summary = runner.train(
         config.load("prelu.yaml", overrides), tmp_path / "b", on_epoch=interrupt_after_first
     )
-    assert summary["status"] == "interrupted"
+    assert summary.status == "interrupted"
     run, trainer = runner.prepare_resume(cut.path)
     runner.execute(run, trainer, resumed=True)
 

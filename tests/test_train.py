@@ -207,12 +207,12 @@ def test_resume_is_bit_for_bit(
     cut, summary = runner.train(
         config.load("prelu.yaml", overrides), tmp_path / "b", on_epoch=interrupt_after_first
     )
-    assert summary["status"] == "interrupted" and summary["epochs"] == 1
+    assert summary.status == "interrupted" and summary.epochs == 1
     assert len(rundir.load_run(cut.path).metrics) == 1
     run, trainer = runner.prepare_resume(cut.path)
     assert trainer.epoch == 1
     summary = runner.execute(run, trainer, resumed=True)
-    assert summary["status"] == "completed" and summary["epochs"] == 3
+    assert summary.status == "completed" and summary.epochs == 3
 
     def without_seconds(r: rundir.RunDir) -> list[dict[str, float]]:
         metrics = rundir.load_run(r.path).metrics

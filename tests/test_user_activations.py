@@ -224,13 +224,13 @@ def test_examples_train_record_and_resume_bit_for_bit(
     overrides = [*QUICK, "data.train_subset=500", "train.epochs=2", f"model.net={net}",
                  "model.init=auto", f"activation.name={name}"]  # fmt: skip
     whole, summary = _train(tmp_path / "a", overrides)
-    assert summary["status"] == "completed"
-    assert summary["activation_source"] == f"{EXAMPLES[name]} (actbench-examples 0.1.0)"
+    assert summary.status == "completed"
+    assert summary.activation_source == f"{EXAMPLES[name]} (actbench-examples 0.1.0)"
     # pade declares no init gain: the run says so; swish_beta declares one
-    assert any("declares no init_gain" in n for n in summary["notes"]) == (name == "pade")
+    assert any("declares no init_gain" in n for n in summary.notes) == (name == "pade")
     run = rundir.load_run(whole.path)
     model = torch.load(whole.path / "model.pt")
-    sites = list(summary["act_params"])
+    sites = list(summary.act_params)
     assert len(sites) == (3 if net == "lenet" else 7)
     for site in sites:
         last = {(p["param"], p.get("channel"), p["index"]): p["value"]
@@ -244,7 +244,7 @@ def test_examples_train_record_and_resume_bit_for_bit(
                     assert [last[param, None, i] for i in range(len(tensor))] == tensor.tolist()
     assert sorted({p["epoch"] for p in run.params}) == sorted({s["epoch"] for s in run.shapes})
     assert sorted({p["epoch"] for p in run.params}) == [0, 1, 2]
-    drawn = plots.learned_shapes(compare.grouping([run])).data[summary["activation"]]
+    drawn = plots.learned_shapes(compare.grouping([run])).data[summary.activation]
     assert list(drawn) == sites and list(drawn[sites[-1]]) == ["epoch 0", "epoch 1", "epoch 2"]
     recorded = [s["y_median"] for s in run.shapes if s["epoch"] == 2 and s["site"] == sites[-1]]
     assert drawn[sites[-1]]["epoch 2"] == pytest.approx(recorded)
@@ -253,7 +253,7 @@ def test_examples_train_record_and_resume_bit_for_bit(
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, between epochs
 
     cut, summary = _train(tmp_path / "b", overrides, on_epoch=stop_after_first)
-    assert summary["status"] == "interrupted"
+    assert summary.status == "interrupted"
     resumed_run, trainer = runner.prepare_resume(cut.path)
     runner.execute(resumed_run, trainer, resumed=True)
     for file in (rundir.PARAMS, rundir.SHAPES):

@@ -83,3 +83,21 @@ class BroadcastSlope(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.a if x.dim() == 4 else self.a.view(1, -1)
         return torch.where(x > 0, x, a * x)
+
+
+class FailsInTraining(nn.Module):
+    """Fine at construction and shape checks (eval mode), raises once training has taken
+    `after` steps: a user activation that breaks mid-run."""
+
+    calls = 0
+
+    def __init__(self, after: int = 5) -> None:
+        super().__init__()
+        self.after = after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            FailsInTraining.calls += 1
+            if FailsInTraining.calls > self.after:
+                raise RuntimeError("activation blew a fuse")
+        return torch.relu(x)
