@@ -307,26 +307,7 @@ def sweep(
     folder = runs_dir / plan.name
     n_workers, threads = sw.parse_workers(workers, plan)
     check_can_create(folder)
-    ray_options = None
-    if backend not in ("local", "ray"):
-        raise ActbenchError(f"--backend: unknown {backend!r}; allowed: local, ray")
-    if backend == "ray":
-        from actbench.ray_backend import import_ray
-
-        import_ray()  # not installed: say so before anything is planned or written
-        import math
-
-        if not (math.isfinite(cpus_per_run) and cpus_per_run > 0) or not (
-            math.isfinite(gpus_per_run) and gpus_per_run >= 0
-        ):
-            raise ActbenchError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
-        ray_options = {
-            "address": address,
-            "cpus_per_run": cpus_per_run,
-            "gpus_per_run": gpus_per_run,
-        }
-    elif address is not None:
-        raise ActbenchError("--address applies to --backend ray only")
+    ray_options = _backend(backend, address, cpus_per_run, gpus_per_run)
     if dry_run:
         plans = plan_all(plan, folder, beside)
         for name, _, p in plans:
@@ -363,6 +344,83 @@ def _exit_for(outcomes: list[Any], where: str) -> None:
         raise typer.Exit(EXIT_INTERRUPTED)
     if count[Ending.FAILED] or count[Ending.DAMAGED] or count[Ending.MISMATCH]:
         raise typer.Exit(1)
+
+
+def _backend(
+    backend: str, address: str | None, cpus_per_run: float, gpus_per_run: float
+) -> dict[str, Any] | None:
+    """The Ray options for --backend ray (None: local), checked before anything is written."""
+    if backend not in ("local", "ray"):
+        raise ActbenchError(f"--backend: unknown {backend!r}; allowed: local, ray")
+    if backend == "local":
+        if address is not None:
+            raise ActbenchError("--address applies to --backend ray only")
+        return None
+    from actbench.ray_backend import import_ray
+
+    import_ray()  # not installed: say so before anything is planned or written
+    import math
+
+    if not (math.isfinite(cpus_per_run) and cpus_per_run > 0) or not (
+        math.isfinite(gpus_per_run) and gpus_per_run >= 0
+    ):
+        raise ActbenchError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
+    return {"address": address, "cpus_per_run": cpus_per_run, "gpus_per_run": gpus_per_run}
+
+
+@app.command()
+def tune(
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="Tune YAML: a path, or a shipped tune's name (tunes/)."
+    ),
+    set_: list[str] = typer.Option([], "--set", "-s", help="Override a key of the base config."),
+    trials: int = typer.Option(None, help="Trials per study (default: the file's trials)."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Parent of the tune folder."),
+    name: str = typer.Option(None, help="Tune folder name (default: the tune file's name)."),
+    data_dir: Path = typer.Option(None, help="Data root (holds MNIST/raw); beats the configs."),
+    workers: str = typer.Option("auto", help="Trials trained at a time: a number, or auto."),
+    backend: str = typer.Option("local", help="local | ray, as for sweep."),
+    address: str = typer.Option(None, help="--backend ray: the cluster, as for sweep."),
+    cpus_per_run: float = typer.Option(1.0, help="--backend ray: CPUs per trial run."),
+    gpus_per_run: float = typer.Option(0.0, help="--backend ray: GPUs per trial run."),
+    storage: str = typer.Option(
+        None, help="Optuna storage URL (default: sqlite:///<tune folder>/study.db)."
+    ),
+) -> None:
+    """Tune each activation on a validation split with Optuna; write tuned.yaml."""
+    from actbench import config as cfgmod
+    from actbench import sweep as sw
+    from actbench import tune as tn
+    from actbench.plan import Sweep
+    from actbench.rundir import check_can_create
+
+    spec = tn.load(config, set_, trials)
+    if data_dir is not None:  # a path as given (not YAML): where every trial finds its data
+        for study in spec.studies:
+            sw._set_path(study.data, "data.root", str(data_dir))
+    if name is not None:
+        spec.name = cfgmod.check_name(name, "--name")
+    folder = runs_dir / spec.name
+    check_can_create(folder)
+    ray_options = _backend(backend, address, cpus_per_run, gpus_per_run)
+    example = Sweep(spec.name, [(s.name, cfgmod.from_mapping(s.data)) for s in spec.studies])
+    n_workers, threads = sw.parse_workers(workers, example)
+    if storage is not None:
+        tn.open_storage(storage)  # bad URL: one line, before anything is written
+    import time
+
+    started = time.monotonic()
+    with _SweepDisplay(len(spec.studies) * spec.trials * len(spec.seeds)) as display:
+        done = tn.run(
+            spec, folder, workers=n_workers, threads=threads, storage=storage, ray=ray_options,
+            on_event=display.event, on_outcome=display.outcome,
+        )  # fmt: skip
+    typer.echo(f"wall time {(time.monotonic() - started) / 60:.1f} min")
+    if done.tuned is not None:
+        typer.echo(f"wrote {done.tuned}; the fair comparison: actbench sweep -c {done.tuned}")
+    elif not done.interrupted:
+        typer.echo("tuned.yaml not written: a study has trials left (held by another process?)")
+    _exit_for(done.outcomes, f" trial runs in {folder}")
 
 
 class _SweepDisplay:

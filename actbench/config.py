@@ -36,11 +36,12 @@ OPTIMIZERS = tuple(registry.OPTIMIZERS)
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = tuple(registry.SCHEDULES)
 
+TRAIN_IMAGES = 60_000  # training images of every data set here (MNIST, Fashion-MNIST)
 # Bounds for integers (README: config reference). Wide enough for any real run, narrow enough
 # that nothing downstream overflows (numpy seeds are 32-bit).
 MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 10_000
-MAX_BATCH = 60_000  # the largest training set
+MAX_BATCH = TRAIN_IMAGES  # the largest training set
 MAX_THREADS = 1024
 # A run or sweep name is one path component: letters, digits and . _ - = , ( ) +, not
 # starting with a dot, at most MAX_NAME characters.
@@ -86,10 +87,16 @@ class DataConfig(_Section):
     dataset: Choice("data.dataset", DATASETS) = "mnist"  # mnist | fashion_mnist
     root: str | None = None  # None: $ACTBENCH_DATA, else ./data
     # first N training images (quick runs); None = all
-    train_subset: Annotated[int, Field(ge=1, le=60_000)] | None = None
+    train_subset: Annotated[int, Field(ge=1, le=TRAIN_IMAGES)] | None = None
     # augmentation: each training image moved by a random whole number of pixels, up to
     # `shift` each way (edges repeated), redrawn every epoch; 0 = off. Test images never move.
     shift: Annotated[int, Field(ge=0, le=registry.IMAGE_SIDE // 2)] = 0
+    # Validation split: this many training images held out (never trained on), drawn by a
+    # permutation seeded with val_seed (null: the run's seed, so it varies with the seed and
+    # pairs across activations as seeds do); train_subset then takes the first N of the rest.
+    # 0 = no split. Epochs are selected on it, never on the test set.
+    val_size: Annotated[int, Field(ge=0, le=TRAIN_IMAGES - 1)] = 0
+    val_seed: Seed | None = None
     download: bool = False  # let torchvision download (needs internet)
 
 
@@ -184,6 +191,8 @@ class TrainConfig(_Section):
     precision: Choice("train.precision", PRECISIONS) = "auto"  # auto | fp32 | bf16
     channels_last: bool | Literal["auto"] = "auto"  # NHWC convs; auto: where measured faster
     compile: bool = False  # torch.compile the model (falls back to eager where unavailable)
+    # false: the test set is never read (tuning trials); runs are judged on validation
+    eval_test: bool = True
 
     @field_validator("device")
     @classmethod
@@ -349,6 +358,18 @@ def validate(
                 f"optim.{key} does not apply to schedule {cfg.optim.schedule}; "
                 f"its parameters: {', '.join(sched) or 'none'}"
             )
+    data = cfg.data
+    if data.val_size + (data.train_subset or 0) > TRAIN_IMAGES:
+        raise ActbenchError(
+            f"data.val_size ({data.val_size}) + data.train_subset ({data.train_subset}) is more "
+            f"than the {TRAIN_IMAGES} training images"
+        )
+    if data.val_size == 0 and data.val_seed is not None:
+        raise ActbenchError("data.val_seed applies only with a split (data.val_size > 0)")
+    if not cfg.train.eval_test and data.val_size == 0:
+        raise ActbenchError(
+            "train.eval_test: false needs a validation split (data.val_size > 0) to judge by"
+        )
     act = cfg.activation
     if act.name == "rrelu" and not act.lower <= act.upper:
         raise ActbenchError(
@@ -549,7 +570,12 @@ _YamlDumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+012
 
 def dump(cfg: Config) -> str:
     """YAML text of the resolved config, sections in definition order."""
-    return yaml.dump(to_dict(cfg), Dumper=_YamlDumper, sort_keys=False)
+    return dump_mapping(to_dict(cfg))
+
+
+def dump_mapping(data: dict[str, Any]) -> str:
+    """YAML text that reads back as the same mapping (numeric-looking strings quoted)."""
+    return yaml.dump(data, Dumper=_YamlDumper, sort_keys=False)
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -565,7 +591,12 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # Fields added after runs were published, with the value that leaves training as it was: at
 # that value they stay out of the identity, so earlier runs keep their fingerprint.
-LATER_FIELDS: dict[str, Any] = {"data.shift": 0}
+LATER_FIELDS: dict[str, Any] = {
+    "data.shift": 0,
+    "data.val_size": 0,
+    "data.val_seed": None,
+    "train.eval_test": True,
+}
 
 
 def _same_number(value: Any) -> Any:

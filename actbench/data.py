@@ -14,6 +14,7 @@ from actbench.errors import ActbenchError
 from actbench.registry import DATASETS, IMAGE_SIDE
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # IDX headers: ubyte 3-D / 1-D
+TRAIN_PREFIX = "train-"  # the training set's files; the test set's start with t10k-
 FILES = {  # name -> (magic, count)
     "train-images-idx3-ubyte": (IMAGE_MAGIC, 60_000),
     "train-labels-idx1-ubyte": (LABEL_MAGIC, 60_000),
@@ -39,28 +40,29 @@ def _sha256(path: Path, size: int, mtime_ns: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_files(dataset: str, root: Path) -> None:
+def check_files(dataset: str, root: Path, test: bool = True) -> None:
     """Raise ActbenchError naming the first missing, unreadable, truncated or corrupted raw
-    file."""
+    file (the test set's only with `test`)."""
     try:
-        _check_files(dataset, root)
+        _check_files(dataset, root, test)
     except OSError as exc:
         raise ActbenchError(
             f"cannot read data file {exc.filename}: {exc.strerror or exc}; check its permissions"
         ) from None
 
 
-def _check_files(dataset: str, root: Path) -> None:
+def _check_files(dataset: str, root: Path, test: bool) -> None:
     spec = DATASETS[dataset]
     raw = root / spec.folder / "raw"
-    missing = [name for name in FILES if not (raw / name).is_file()]
+    files = {n: v for n, v in FILES.items() if test or n.startswith(TRAIN_PREFIX)}
+    missing = [name for name in files if not (raw / name).is_file()]
     if missing:
         raise ActbenchError(
             f"{dataset} not found: {raw} lacks {', '.join(missing)}. Put the uncompressed IDX "
             f"files there, point data.root, --data-dir or $ACTBENCH_DATA at the folder holding "
             f"{spec.folder}/raw, or set data.download=true on a machine with internet"
         )
-    for name, (magic, count) in FILES.items():
+    for name, (magic, count) in files.items():
         path = raw / name
         dims = (count, SIDE, SIDE) if magic == IMAGE_MAGIC else (count,)
         expected = 4 + 4 * len(dims) + count * (SIDE * SIDE if magic == IMAGE_MAGIC else 1)
@@ -98,24 +100,54 @@ def _download(dataset: str, root: Path) -> None:
         raise ActbenchError(f"downloading {dataset} into {root} failed: {first}") from None
 
 
-def load(cfg: DataConfig, device: torch.device) -> tuple[Split, Split]:
-    """(train, test) splits, normalised once and moved to `device`."""
+@dataclass
+class Splits:
+    train: Split
+    val: Split | None  # data.val_size > 0
+    test: Split | None  # None: the test set was not read (train.eval_test: false)
+    val_seed: int | None  # the seed that drew the validation split
+
+
+def val_indices(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(validation, training) indices into n training images: `size` of them drawn by a CPU
+    permutation seeded with `seed` (the same on every machine), the rest in their order."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:size].sort().values, order[size:].sort().values
+
+
+def _normalise(
+    images: torch.Tensor, labels: torch.Tensor, dataset: str, device: torch.device
+) -> Split:
+    mean, std = DATASETS[dataset].mean, DATASETS[dataset].std
+    # In place: one float copy instead of three full-size temporaries (peak RSS).
+    x = images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)
+    return Split(x.to(device), labels.long().to(device))
+
+
+def load(cfg: DataConfig, device: torch.device, seed: int, test: bool = True) -> Splits:
+    """Training (after the validation split and train_subset), validation and test splits,
+    normalised once and moved to `device`; without `test` the test files are never opened."""
     root = resolve_root(cfg)
     if cfg.download:
         _download(cfg.dataset, root)
-    check_files(cfg.dataset, root)
+    check_files(cfg.dataset, root, test=test)
     cls = _dataset_class(cfg.dataset)
-    mean, std = DATASETS[cfg.dataset].mean, DATASETS[cfg.dataset].std
-    splits = []
-    for train in (True, False):
-        ds = cls(str(root), train=train, download=False)
-        images, labels = ds.data, ds.targets
-        if train and cfg.train_subset is not None:
-            images, labels = images[: cfg.train_subset], labels[: cfg.train_subset]
-        # In place: one float copy instead of three full-size temporaries (peak RSS).
-        x = images.float().div_(255.0).sub_(mean).div_(std).unsqueeze(1)
-        splits.append(Split(x.to(device), labels.long().to(device)))
-    return splits[0], splits[1]
+    ds = cls(str(root), train=True, download=False)
+    images, labels = ds.data, ds.targets
+    val, val_seed = None, None
+    if cfg.val_size:
+        val_seed = seed if cfg.val_seed is None else cfg.val_seed
+        held, kept = val_indices(len(labels), cfg.val_size, val_seed)
+        val = _normalise(images[held], labels[held], cfg.dataset, device)
+        images, labels = images[kept], labels[kept]
+    if cfg.train_subset is not None:
+        images, labels = images[: cfg.train_subset], labels[: cfg.train_subset]
+    train = _normalise(images, labels, cfg.dataset, device)
+    test_split = None
+    if test:
+        ds = cls(str(root), train=False, download=False)
+        test_split = _normalise(ds.data, ds.targets, cfg.dataset, device)
+    return Splits(train, val, test_split, val_seed)
 
 
 def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:

@@ -4,20 +4,43 @@ vocabulary both backends (local processes, Ray) speak. Imports no backend."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from actbench import config as cfgmod
 from actbench.config import Config
 from actbench.errors import ActbenchError
-from actbench.rundir import CHECKPOINT, FINISHED, DamagedRun, RunDir, Status, load_run, read_status
+from actbench.rundir import (
+    CHECKPOINT,
+    FINISHED,
+    DamagedRun,
+    RunDir,
+    Status,
+    Summary,
+    load_run,
+    read_status,
+)
+
+
+@dataclass(frozen=True)
+class TrialRef:
+    """The Optuna trial a run belongs to (a tuning trial): where its study lives, so the
+    process training it can report each epoch's validation accuracy and ask to prune."""
+
+    storage: str  # an Optuna storage URL (sqlite:///.../study.db)
+    study: str
+    trial_id: int
+    number: int
+    pruner: str  # tune.PRUNERS
+    epochs: int  # the trial's epochs: the pruner's largest resource
 
 
 @dataclass
 class Sweep:
     name: str
     runs: list[tuple[str, Config]]  # (deterministic run name, config), in plan order
+    trials: dict[str, TrialRef] = field(default_factory=dict)  # run name -> its trial
 
 
 class Action(str, Enum):
@@ -42,6 +65,7 @@ class Ending(str, Enum):
     DIVERGED = Status.DIVERGED.value
     INTERRUPTED = Status.INTERRUPTED.value
     FAILED = Status.FAILED.value
+    PRUNED = Status.PRUNED.value
     SKIPPED = "skipped"
     DAMAGED = Action.DAMAGED.value
     MISMATCH = Action.MISMATCH.value
@@ -64,10 +88,14 @@ class Outcome:
     detail: str = ""  # why skipped / the error / the accuracy line
 
 
-def ended(name: str, status: Status, final_test_acc: float | None) -> Outcome:
-    """The outcome of a run that trained in this invocation, from its final summary."""
-    detail = f"{100 * final_test_acc:.2f}%" if final_test_acc is not None else ""
-    return Outcome(name, Ending(status.value), detail)
+def ended(name: str, summary: Summary) -> Outcome:
+    """The outcome of a run that trained in this invocation, from its final summary: its
+    final test accuracy, else (a tuning trial) its validation accuracy."""
+    test, val = summary.final_test_acc, summary.final_val_acc
+    detail = f"{100 * test:.2f}%" if test is not None else ""
+    if test is None and val is not None:
+        detail = f"validation {100 * val:.2f}%"
+    return Outcome(name, Ending(summary.status.value), detail)
 
 
 # (run name, epoch, epochs, batches done, batches) -> None

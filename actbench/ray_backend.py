@@ -19,7 +19,17 @@ from typing import Any
 
 from actbench.config import Config
 from actbench.errors import ActbenchError
-from actbench.plan import Action, Ending, Event, Outcome, Sweep, decided, ended, plan_run
+from actbench.plan import (
+    Action,
+    Ending,
+    Event,
+    Outcome,
+    Sweep,
+    TrialRef,
+    decided,
+    ended,
+    plan_run,
+)
 from actbench.rundir import CHECKPOINT, NODE_ENV, RunDir, Summary, atomic_write, read_files
 
 INSTALL = "pip install 'actbench[ray]'  (or: pip install ray)"
@@ -77,7 +87,7 @@ class _Store:
         return out
 
 
-def _train_task(name: str, cfg: Config, store: Any) -> Summary:
+def _train_task(name: str, cfg: Config, store: Any, trial: TrialRef | None = None) -> Summary:
     """One run in a Ray worker: resume from the store's files if it has any, train, and
     send the files back after every epoch; returns the final summary."""
     import ray
@@ -110,12 +120,12 @@ def _train_task(name: str, cfg: Config, store: Any) -> Summary:
             run, trainer = runner.prepare_resume(path, data_dir)
             epoch[0] = trainer.epoch
             result = runner.execute(
-                run, trainer, resumed=True, progress=progress, on_epoch=on_epoch
+                run, trainer, resumed=True, progress=progress, on_epoch=on_epoch, trial=trial
             )
         else:
             trainer = runner.prepare(cfg)
             run = RunDir(path)
-            result = runner.execute(run, trainer, progress=progress, on_epoch=on_epoch)
+            result = runner.execute(run, trainer, progress=progress, on_epoch=on_epoch, trial=trial)
         send()
         return result
 
@@ -186,7 +196,7 @@ def execute(
             cfg = cfg.model_copy(deep=True)
             if not cfg.train.threads:
                 cfg.train.threads = max(1, int(cpus_per_run))
-            refs[task.remote(name, cfg, store)] = name
+            refs[task.remote(name, cfg, store, sweep.trials.get(name))] = name
         latest: dict[str, dict[str, bytes]] = {}
 
         def drain() -> None:
@@ -227,7 +237,7 @@ def _collect(ray: Any, refs: dict, held: dict, drain: Callable[[], None],
             name = refs.pop(ref)
             try:
                 summary = ray.get(ref)
-                outcome = ended(name, summary.status, summary.final_test_acc)
+                outcome = ended(name, summary)
             except Exception as exc:  # the run failed (after Ray's retries)
                 cause = getattr(exc, "cause", None) or exc
                 detail = str(cause) if isinstance(cause, ActbenchError) else (

@@ -66,8 +66,13 @@ CONFIG, SUMMARY, METRICS, SLOPES, PARAMS, SHAPES, FEATURES, MODEL, CHECKPOINT = 
     f.name for f in FILES
 )
 SWEEP_TABLES = {"csv": "summary.csv", "markdown": "summary.md"}  # a sweep folder's tables
+# A tune folder holds its trials' run folders and these:
+TUNE_SPEC = "tune.yaml"  # the tune file as run (marks the folder as a tune)
+STUDY_DB = "study.db"  # the Optuna studies (SQLite), unless --storage names another
+TUNED = "tuned.yaml"  # the sweep of each study's best settings over fresh seeds
 ATTEMPTS = ".attempts"  # failed attempts a sweep redid, moved aside: <sweep>/.attempts/<name>.N
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr")
+VAL_FIELDS = ("val_loss", "val_acc")  # metrics.csv of a run with a validation split: after lr
 SLOPE_FIELDS = ("epoch", "layer", "channel", "a")
 # channel: empty for a parameter shared by the site's channels; index: within one channel's
 # slice (0 for a scalar such as PReLU's a)
@@ -139,6 +144,8 @@ COLUMN_TYPES: dict[str, Callable[[str], Any]] = {
     "test_acc": _fraction,
     "seconds": _seconds,
     "lr": _lr,
+    "val_loss": _loss,
+    "val_acc": _fraction,
     "layer": str,
     "site": str,
     "param": str,
@@ -158,13 +165,14 @@ def _types(fields: tuple[str, ...]) -> dict[str, Callable[[str], Any]]:
 
 
 class Status(str, Enum):
-    """A run's status. summary.json stores the first five; readers derive the others."""
+    """A run's status. summary.json stores the first six; readers derive the others."""
 
     RUNNING = "running"
     COMPLETED = "completed"
     DIVERGED = "diverged"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
+    PRUNED = "pruned"  # a tuning trial stopped early by its pruner: evidence, never compared
     STALLED = "stalled"  # derived: completed near chance (see CHANCE)
     INCOMPLETE = "incomplete"  # derived: 'running' but its process is gone
 
@@ -172,8 +180,15 @@ class Status(str, Enum):
         return self.value
 
 
-STORED = (Status.RUNNING, Status.COMPLETED, Status.DIVERGED, Status.INTERRUPTED, Status.FAILED)
-FINISHED = (Status.COMPLETED, Status.STALLED, Status.DIVERGED)  # nothing left to train
+STORED = (
+    Status.RUNNING,
+    Status.COMPLETED,
+    Status.DIVERGED,
+    Status.INTERRUPTED,
+    Status.FAILED,
+    Status.PRUNED,
+)
+FINISHED = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.PRUNED)  # nothing to train
 STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
 MAX_FILE = 50_000_000  # bytes; no text file of a run comes near this
 HOST = socket.gethostname()
@@ -221,9 +236,20 @@ class Summary(BaseModel):
     final_test_acc: Fraction = Field(None, ge=0, le=1)
     final_test_loss: float | None = None
     final_train_loss: float | None = None
-    best_test_acc: Fraction = Field(None, ge=0, le=1)
+    best_test_acc: Fraction = Field(None, ge=0, le=1)  # optimistic: selected on the test set
     best_epoch: int | None = None
-    test_images: int = Field(LEGACY_TEST_IMAGES, ge=1)
+    test_images: int | None = Field(LEGACY_TEST_IMAGES, ge=1)  # None: test set not read
+    # validation split (data.val_size > 0): the epoch is selected on it, never on the test set
+    val_images: int | None = Field(None, ge=1)
+    val_seed: int | None = None  # the seed of the permutation that drew it
+    final_val_acc: Fraction = Field(None, ge=0, le=1)
+    final_val_loss: float | None = None
+    best_val_acc: Fraction = Field(None, ge=0, le=1)
+    best_val_epoch: int | None = None
+    selected_test_acc: Fraction = Field(None, ge=0, le=1)  # test accuracy at best_val_epoch
+    # a tuning trial: its Optuna study and trial number
+    study: str | None = None
+    trial: int | None = None
     params: int | None = None
     train_seconds: float = 0.0
     device: str | None = None
@@ -410,6 +436,17 @@ def _append_rows(path: Path, header: tuple[str, ...], rows: list[tuple[Any, ...]
     except OSError as exc:
         why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror or exc
         raise ActbenchError(f"cannot write {path}: {why}") from None
+
+
+def _header(path: Path) -> tuple[str, ...] | None:
+    """A CSV file's columns, or None if it does not exist or is empty."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        first = _read_text(path).split("\n", 1)[0]
+    except (OSError, ValueError) as exc:
+        raise ActbenchError(f"cannot write {path}: {exc}") from None
+    return tuple(next(csv.reader([first]))) if first else None
 
 
 def _check_regular(path: Path) -> None:
@@ -655,8 +692,13 @@ class RunDir:
             update = {"status": Status.INTERRUPTED, "resume_from_epoch": summary.epochs}
             self.write_summary(summary.model_copy(update=update))
 
-    def append_metrics(self, row: dict[str, Any]) -> None:
-        _append_rows(self.path / METRICS, METRIC_FIELDS, [tuple(row[k] for k in METRIC_FIELDS)])
+    def append_metrics(self, row: dict[str, Any], validation: bool = False) -> None:
+        """One epoch's row, in the columns the file already has (a resumed older run keeps
+        its own), else METRIC_FIELDS plus VAL_FIELDS with a validation split."""
+        header = _header(self.path / METRICS) or (
+            METRIC_FIELDS + VAL_FIELDS if validation else METRIC_FIELDS
+        )
+        _append_rows(self.path / METRICS, header, [tuple(row.get(k) for k in header)])
 
     def append_slopes(self, epoch: int, slopes: list[tuple[str, int, float]]) -> None:
         if slopes:
@@ -683,21 +725,16 @@ class RunDir:
                 )
 
     def truncate(self, epoch: int) -> None:
-        """Drop per-epoch rows after `epoch` (a resumed run redoes them)."""
-        for name, header in (
-            (METRICS, METRIC_FIELDS),
-            (SLOPES, SLOPE_FIELDS),
-            (PARAMS, PARAM_FIELDS),
-            (SHAPES, SHAPE_FIELDS),
-        ):
+        """Drop per-epoch rows after `epoch` (a resumed run redoes them); each file keeps
+        its own columns."""
+        for name in (METRICS, SLOPES, PARAMS, SHAPES):
             path = self.path / name
-            if not path.exists():
+            header = _header(path)
+            if header is None:
                 continue
-            rows = read_csv(path)
-            keep = [r for r in rows if int(r["epoch"]) <= epoch]
+            keep = [r for r in read_csv(path) if int(r["epoch"]) <= epoch]
             buf = io.StringIO()
-            fields = [f for f in header if not rows or f in rows[0]]  # older files: fewer
-            writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+            writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
             writer.writeheader()
             writer.writerows(keep)
             atomic_write(path, buf.getvalue())
@@ -755,7 +792,7 @@ class RunDir:
 def _status(summary: Summary) -> Status:
     """The stored status, with a 'running' run whose process is gone shown as incomplete and
     a completed one that ended near chance as stalled."""
-    final = summary.final_test_acc
+    final = summary.final_test_acc if summary.test_images else summary.final_val_acc
     if summary.status == Status.COMPLETED and final is not None and final < CHANCE + STALL_MARGIN:
         return Status.STALLED
     if summary.status != Status.RUNNING:
@@ -838,8 +875,10 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
     if summary.fingerprint is not None and summary.fingerprint != fingerprint:
         raise ValueError(f"fingerprint {summary.fingerprint[:20]!r} is not config.yaml's")
     finals = (summary.final_test_acc, summary.best_test_acc)
+    if not cfg.train.eval_test:
+        finals = (summary.final_val_acc, summary.best_val_acc)
     if summary.status == Status.COMPLETED and None in finals:
-        raise ValueError("a completed run without final_test_acc / best_test_acc")
+        raise ValueError("a completed run without its final and best accuracy")
     cfgmod.check_name(summary.name, "name")
 
 
@@ -865,7 +904,7 @@ def load_run(path: Path) -> Run:
         where = path / SUMMARY
         _agrees(summary, cfg, fingerprint)
         where = path / METRICS
-        metrics = _typed_rows(where, _types(METRIC_FIELDS), METRIC_FIELDS[:6])
+        metrics = _typed_rows(where, _types(METRIC_FIELDS + VAL_FIELDS), METRIC_FIELDS[:6])
         where = path / SLOPES
         slopes = _typed_rows(where, _types(SLOPE_FIELDS), SLOPE_FIELDS)
         where = path / PARAMS

@@ -17,6 +17,7 @@ from actbench import __version__, models, plugins
 from actbench import config as cfgmod
 from actbench.config import Config
 from actbench.errors import ActbenchError, RunFailed
+from actbench.plan import TrialRef
 from actbench.rundir import (
     CHECKPOINT,
     MODEL,
@@ -134,15 +135,25 @@ def record_activations(run: RunDir, trainer: Trainer, epoch: int) -> None:
 
 
 def build_summary(
-    run: RunDir, cfg: Config, trainer: Trainer, rows: list[EpochResult], status: Status
+    run: RunDir,
+    cfg: Config,
+    trainer: Trainer,
+    rows: list[EpochResult],
+    status: Status,
+    trial: TrialRef | None = None,
 ) -> Summary:
     """summary.json: what the run is, how it ended, and its headline numbers."""
     import torch
 
     params = models.activation_params(trainer.model, cfg.activation)
-    finite = [r for r in rows if not math.isnan(r.test_acc)]
-    best = max(finite, key=lambda r: r.test_acc, default=None)
-    last = finite[-1] if finite else None
+    tested = [r for r in rows if not math.isnan(r.test_acc)]
+    best = max(tested, key=lambda r: r.test_acc, default=None)
+    last = tested[-1] if tested else None
+    validated = [r for r in rows if not math.isnan(r.val_acc)]
+    best_val = max(validated, key=lambda r: r.val_acc, default=None)
+    last_val = validated[-1] if validated else None
+    splits = trainer.splits
+    selected = best_val.test_acc if best_val and not math.isnan(best_val.test_acc) else None
     return Summary.of(
         run.path.name,
         cfg,
@@ -150,10 +161,17 @@ def build_summary(
         epochs=len(rows),
         final_test_acc=last.test_acc if last else None,
         final_test_loss=last.test_loss if last else None,
-        final_train_loss=last.train_loss if last else None,
+        final_train_loss=(last or last_val).train_loss if (last or last_val) else None,
         best_test_acc=best.test_acc if best else None,
         best_epoch=best.epoch if best else None,
-        test_images=len(trainer.test_set.y),
+        final_val_acc=last_val.val_acc if last_val else None,
+        final_val_loss=last_val.val_loss if last_val else None,
+        best_val_acc=best_val.val_acc if best_val else None,
+        best_val_epoch=best_val.epoch if best_val else None,
+        selected_test_acc=selected,
+        val_images=len(splits.val.y) if splits.val is not None else None,
+        val_seed=splits.val_seed,
+        test_images=len(splits.test.y) if splits.test is not None else None,
         params=trainer.param_count(),
         train_seconds=sum(r.seconds for r in rows),
         device=str(trainer.device),
@@ -169,6 +187,8 @@ def build_summary(
             None if cfgmod.is_builtin(cfg.activation.name) else plugins.source(cfg.activation.name)
         ),
         diverged_epoch=rows[-1].epoch if status == Status.DIVERGED else None,
+        study=trial.study if trial else None,
+        trial=trial.number if trial else None,
     )
 
 
@@ -180,23 +200,25 @@ def execute(
     progress: Progress | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    trial: TrialRef | None = None,
 ) -> Summary:
     """Train `run` to its configured epochs (resumed: the trainer holds its checkpoint);
-    returns the final summary. Status: completed, diverged or interrupted (a signal, or
-    should_stop() true at a batch boundary). An exception records the run as failed, with
-    the error, and is raised again."""
+    returns the final summary. Status: completed, diverged, interrupted (a signal, or
+    should_stop() true at a batch boundary) or, for a tuning trial, pruned (its study's
+    pruner said so after an epoch). An exception records the run as failed, with the error,
+    and is raised again."""
     cfg = trainer.cfg
     run.lock()
     rows: list[EpochResult] = []
     try:
-        return _train_epochs(run, trainer, resumed, rows, progress, on_epoch, should_stop)
+        return _train_epochs(run, trainer, resumed, rows, progress, on_epoch, should_stop, trial)
     except RunLocked:
         raise
     except ActbenchError as exc:  # a write failed (disk full, ...): resumable from its checkpoint
         raise RunFailed(f"{exc} (the run resumes from its last checkpoint)") from None
     except Exception as exc:  # user code (an activation) may raise anything
         if run.has_summary():  # the run's own record says why it ended
-            failed = build_summary(run, cfg, trainer, rows, Status.FAILED)
+            failed = build_summary(run, cfg, trainer, rows, Status.FAILED, trial)
             failed.error = f"{type(exc).__name__}: {exc}"[:1000]
             with contextlib.suppress(ActbenchError):
                 run.write_summary(failed)
@@ -213,9 +235,15 @@ def _train_epochs(
     progress: Progress | None,
     on_epoch: Callable[[EpochResult], None] | None,
     should_stop: Callable[[], bool] | None,
+    trial: TrialRef | None,
 ) -> Summary:
     """execute's body, under the run's lock; `rows` collects the epochs as they end."""
     cfg = trainer.cfg
+    prune = None
+    if trial is not None:
+        from actbench.pruning import judge
+
+        prune = judge(trial)
     if resumed:
         run.upgrade(load_run(run.path))
         run.truncate(trainer.epoch)
@@ -224,7 +252,7 @@ def _train_epochs(
         run.write_config(cfgmod.dump(cfg))
         record_activations(run, trainer, 0)
         run.save_torch(CHECKPOINT, trainer.state_dict())
-    summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
+    summary = build_summary(run, cfg, trainer, rows, Status.RUNNING, trial)
     run.write_summary(summary)
 
     last_beat = time.monotonic()
@@ -256,15 +284,19 @@ def _train_epochs(
                 status = Status.DIVERGED
                 break
             run.save_torch(CHECKPOINT, trainer.state_dict())
-            summary = build_summary(run, cfg, trainer, rows, Status.RUNNING)
+            summary = build_summary(run, cfg, trainer, rows, Status.RUNNING, trial)
             run.write_summary(summary)
             if on_epoch is not None:
                 on_epoch(result)
+            more = trainer.epoch < cfg.train.epochs
+            if prune is not None and more and prune(result.epoch, result.val_acc):
+                status = Status.PRUNED
+                break
             if stop():
                 status = Status.INTERRUPTED if trainer.epoch < cfg.train.epochs else status
                 break
 
-    summary = build_summary(run, cfg, trainer, rows, status)
+    summary = build_summary(run, cfg, trainer, rows, status, trial)
     if status == Status.COMPLETED:
         # The last epoch's test pass also measured dead units and 2-D features, unless
         # this run resumed after it (then measure them now).

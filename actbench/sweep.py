@@ -26,6 +26,7 @@ from actbench.plan import (
     Event,
     Outcome,
     Sweep,
+    TrialRef,
     check_plans,
     decided,
     ended,
@@ -33,7 +34,7 @@ from actbench.plan import (
     plan_run,
 )
 
-SWEEP_KEYS = ("name", "base", "seeds", "axes")
+SWEEP_KEYS = ("name", "base", "seeds", "axes", "variants")
 MAX_SEEDS = 1000
 MAX_RUNS = 100_000
 # --workers auto: CPU threads per worker, by network. Measured on 2 cores (README: sweeps):
@@ -70,45 +71,65 @@ def run_name(cfg: Config, extra: list[str]) -> str:
     return re.sub(r"[^A-Za-z0-9._=,()+-]", "_", name)[: cfgmod.MAX_NAME]
 
 
-def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
-    """Expand a sweep file (looked up in sweeps/ too) into validated run configs."""
-    spec_path = cfgmod.find_file(path, "sweeps")
+def read_spec(
+    path: str | os.PathLike[str], folder: str, keys: tuple[str, ...]
+) -> tuple[Path, dict[str, Any], str]:
+    """A sweep or tune file (looked up in the shipped `folder` too): its path, its mapping
+    with only `keys`, and its name (the file's stem by default)."""
+    spec_path = cfgmod.find_file(path, folder)
     spec = cfgmod.read_yaml(spec_path)
     if not isinstance(spec, dict):
         raise ActbenchError(f"{spec_path}: the top level must be a mapping")
     for key in spec:
-        if key not in SWEEP_KEYS:
+        if key not in keys:
             raise ActbenchError(
-                f"{spec_path}: unknown key {key!r}{cfgmod.suggest(str(key), SWEEP_KEYS)}; "
-                f"allowed: {', '.join(SWEEP_KEYS)}"
+                f"{spec_path}: unknown key {key!r}{cfgmod.suggest(str(key), keys)}; "
+                f"allowed: {', '.join(keys)}"
             )
     name = spec.get("name") or spec_path.stem
     if not isinstance(name, str):
         raise ActbenchError(f"{spec_path}: name must be a string, got {type(name).__name__}")
     try:
-        cfgmod.check_name(name, "sweep name")
+        cfgmod.check_name(name, f"{folder[:-1]} name")
     except ActbenchError as exc:
         raise ActbenchError(f"{spec_path}: {exc}") from None
-    base: dict[str, Any] = {}
-    if spec.get("base") is not None:
-        if not isinstance(spec["base"], str):
-            raise ActbenchError(f"{spec_path}: base must be a config's path or name")
-        base = cfgmod.read_yaml(cfgmod.find_file(spec["base"], "configs")) or {}
-        if not isinstance(base, dict):
-            raise ActbenchError(f"{spec_path}: base {spec['base']} is not a mapping")
-    seeds = spec.get("seeds", 1)
+    return spec_path, spec, name
+
+
+def read_base(spec_path: Path, base: Any) -> dict[str, Any]:
+    """The base config mapping: a config's path or shipped name, or a mapping written inline
+    (as tuned.yaml does)."""
+    if base is None:
+        return {}
+    if isinstance(base, dict):
+        return copy.deepcopy(base)
+    if not isinstance(base, str):
+        raise ActbenchError(f"{spec_path}: base must be a config's path or name, or a mapping")
+    data = cfgmod.read_yaml(cfgmod.find_file(base, "configs")) or {}
+    if not isinstance(data, dict):
+        raise ActbenchError(f"{spec_path}: base {base} is not a mapping")
+    return data
+
+
+def read_seeds(spec_path: Path, seeds: Any, key: str = "seeds") -> list[int]:
+    """A count (0..n-1) or a list of seeds."""
     if isinstance(seeds, int) and not isinstance(seeds, bool) and 0 < seeds <= MAX_SEEDS:
-        seeds = list(range(seeds))
+        return list(range(seeds))
     if not (
         isinstance(seeds, list)
         and 0 < len(seeds) <= MAX_SEEDS
         and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
     ):
         raise ActbenchError(
-            f"{spec_path}: seeds must be a count 1..{MAX_SEEDS} or a list of ints, "
+            f"{spec_path}: {key} must be a count 1..{MAX_SEEDS} or a list of ints, "
             f"got {cfgmod._short(seeds)}"
         )
-    axes = spec.get("axes") or {}
+    return seeds
+
+
+def read_axes(spec_path: Path, axes: Any, overrides: Sequence[str]) -> dict[str, list[Any]]:
+    """Dotted config keys -> the values each takes; --set may not overlap an axis."""
+    axes = axes or {}
     if not isinstance(axes, dict) or not all(isinstance(v, list) and v for v in axes.values()):
         raise ActbenchError(f"{spec_path}: axes must map keys to non-empty lists of values")
     for key in axes:
@@ -126,28 +147,94 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
                     f"--set {text!r} overlaps the sweep axis {axis!r}: it would give every "
                     "value of the axis the same setting; change the sweep file instead"
                 )
-    total = len(seeds)
-    for values in axes.values():
-        total *= len(values)
-    if total > MAX_RUNS:
-        raise ActbenchError(f"{spec_path}: {total} runs planned; a sweep holds at most {MAX_RUNS}")
-    runs = []
+    return axes
+
+
+def combinations(
+    base: dict[str, Any], axes: dict[str, list[Any]]
+) -> list[tuple[dict[str, Any], list[str], dict[str, Any]]]:
+    """(config mapping, name parts, the axis values) for every combination of axis values."""
+    out = []
     for combo in itertools.product(*axes.values()):
         data = copy.deepcopy(base)
         for key, value in zip(axes, combo, strict=True):
             _set_path(data, key, value)
-        for seed in seeds:
-            try:
-                cfg = cfgmod.from_mapping(cfgmod.apply_overrides({**data, "seed": seed}, overrides))
-                if not cfgmod.is_builtin(cfg.activation.name):
-                    from actbench import activations  # imports torch and the user's class
+        extra = [a for a in (_axis_name(k, v) for k, v in zip(axes, combo, strict=True)) if a]
+        out.append((data, extra, dict(zip(axes, combo, strict=True))))
+    return out
 
-                    activations.preflight(cfg.activation)  # before any run starts
-            except ActbenchError as exc:
-                raise ActbenchError(f"{spec_path}: {exc}") from None
-            cfg = fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at
-            extra = [a for a in (_axis_name(k, v) for k, v in zip(axes, combo, strict=True)) if a]
-            runs.append((run_name(cfg, extra), cfg))
+
+def validated(spec_path: Path, data: dict[str, Any], overrides: Sequence[str]) -> Config:
+    """One run's config from its mapping and --set, checked (a user activation imported and
+    built now, before any run starts) and resolved for its fingerprint."""
+    try:
+        cfg = cfgmod.from_mapping(cfgmod.apply_overrides(data, overrides))
+        if not cfgmod.is_builtin(cfg.activation.name):
+            from actbench import activations  # imports torch and the user's class
+
+            activations.preflight(cfg.activation)
+    except ActbenchError as exc:
+        raise ActbenchError(f"{spec_path}: {exc}") from None
+    return fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at
+
+
+def read_variants(spec_path: Path, variants: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(name, settings) per variant: each a run-name prefix and dotted keys -> values set
+    onto the base (tuned.yaml: each activation with its own tuned settings)."""
+    if variants is None:
+        return []
+    ok = (
+        isinstance(variants, list)
+        and variants
+        and all(
+            isinstance(v, dict) and set(v) == {"name", "set"} and isinstance(v["set"], dict)
+            for v in variants
+        )
+    )
+    if not ok:
+        raise ActbenchError(
+            f"{spec_path}: variants must be a list of {{name: ..., set: {{key: value}}}}"
+        )
+    for v in variants:
+        cfgmod.check_name(str(v["name"]), "variant name")
+    return [(str(v["name"]), v["set"]) for v in variants]
+
+
+def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
+    """Expand a sweep file (looked up in sweeps/ too) into validated run configs."""
+    spec_path, spec, name = read_spec(path, "sweeps", SWEEP_KEYS)
+    base = read_base(spec_path, spec.get("base"))
+    seeds = read_seeds(spec_path, spec.get("seeds", 1))
+    axes = read_axes(spec_path, spec.get("axes"), overrides)
+    variants = read_variants(spec_path, spec.get("variants"))
+    total = len(seeds) * max(1, len(variants))
+    for values in axes.values():
+        total *= len(values)
+    if total > MAX_RUNS:
+        raise ActbenchError(f"{spec_path}: {total} runs planned; a sweep holds at most {MAX_RUNS}")
+    bases: list[tuple[str | None, dict[str, Any]]] = [(None, base)]
+    if variants:
+        bases = []
+        for variant, settings in variants:
+            data = copy.deepcopy(base)
+            for key, value in settings.items():
+                _set_path(data, str(key), value)
+            bases.append((variant, data))
+    runs = []
+    for variant, data_base in bases:
+        for data, extra, _ in combinations(data_base, axes):
+            for seed in seeds:
+                cfg = validated(spec_path, {**data, "seed": seed}, overrides)
+                if variant is None:
+                    runs.append((run_name(cfg, extra), cfg))
+                else:
+                    runs.append(("-".join([variant, *extra, f"s{seed}"]), cfg))
+    check_unique(spec_path, runs)
+    return Sweep(name, runs)
+
+
+def check_unique(spec_path: Path, runs: list[tuple[str, Config]]) -> None:
+    """No two planned runs share a name or a fingerprint."""
     from collections import Counter
 
     for what, keys in (
@@ -160,7 +247,6 @@ def load(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Sweep:
                 f"{spec_path}: runs share a {what} ({', '.join(dupes[:3])}); repeated axis "
                 "values, or an axis value the base config already has?"
             )
-    return Sweep(name, runs)
 
 
 # ---------------------------------------------------------------------------- workers
@@ -198,7 +284,9 @@ def _should_stop() -> bool:
     return _orphaned.is_set() or (_stop is not None and _stop.is_set())
 
 
-def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
+def train_one(
+    name: str, cfg: Config, folder: Path, threads: int, trial: TrialRef | None = None
+) -> Outcome:
     """Train (or resume, skip or redo) one run of a sweep under its lock; never raises."""
     from actbench import runner
     from actbench.rundir import RunDir, RunLocked, Status, Summary
@@ -238,7 +326,7 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
             epoch[0] = trainer.epoch
             summary = runner.execute(
                 run, trainer, resumed=True, progress=progress, on_epoch=on_epoch,
-                should_stop=_should_stop,
+                should_stop=_should_stop, trial=trial,
             )  # fmt: skip
         else:
             trainer = runner.prepare(cfg)
@@ -246,8 +334,9 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
                 RunDir(path).set_aside()  # the failed attempt is kept, never deleted
             run = RunDir.create(folder, name, unique=False)
             summary = runner.execute(
-                run, trainer, progress=progress, on_epoch=on_epoch, should_stop=_should_stop
-            )
+                run, trainer, progress=progress, on_epoch=on_epoch, should_stop=_should_stop,
+                trial=trial,
+            )  # fmt: skip
     except Exception as exc:  # one broken run must not stop the sweep
         detail = str(exc) if isinstance(exc, ActbenchError) else traceback.format_exc(limit=3)
         if trainer is not None and run.path.is_dir() and not run.has_summary():
@@ -256,7 +345,7 @@ def train_one(name: str, cfg: Config, folder: Path, threads: int) -> Outcome:
     finally:
         run.unlock()
         _idle.set()
-    return ended(name, summary.status, summary.final_test_acc)
+    return ended(name, summary)
 
 
 def parse_workers(text: str, sweep: Sweep) -> tuple[int, int]:
@@ -324,16 +413,17 @@ def execute(
                     if stop():
                         report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
                     else:
-                        report(train_one(name, cfg, folder, threads))
+                        report(train_one(name, cfg, folder, threads, sweep.trials.get(name)))
             finally:
                 _init_worker(None)
             return outcomes
-        _pool(todo, folder, workers, threads, stop, report, on_event)
+        _pool(todo, sweep.trials, folder, workers, threads, stop, report, on_event)
     return outcomes
 
 
 def _pool(
     todo: list[tuple[str, Config]],
+    trials: dict[str, TrialRef],
     folder: Path,
     workers: int,
     threads: int,
@@ -347,7 +437,7 @@ def _pool(
     queue, halt = ctx.Queue(), ctx.Event()
     init = (queue, halt, os.getpid())
     with cf.ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=init) as pool:
-        names = {pool.submit(train_one, n, c, folder, threads): n for n, c in todo}
+        names = {pool.submit(train_one, n, c, folder, threads, trials.get(n)): n for n, c in todo}
         pending = set(names)
         while pending:
             if stop() and not halt.is_set():

@@ -40,8 +40,10 @@ class EpochResult:
     train_acc: float  # fraction 0..1
     test_loss: float
     test_acc: float  # fraction 0..1
-    seconds: float  # train + test pass, wall clock
+    seconds: float  # train + validation + test pass, wall clock
     lr: float = math.nan  # learning rate the epoch's last step used (nan: older runs)
+    val_loss: float = math.nan  # nan: no validation split
+    val_acc: float = math.nan
 
 
 @dataclass
@@ -121,7 +123,8 @@ class Trainer:
         self.model = models.build(cfg.model, cfg.activation, cfg.seed).to(self.device)
         if not is_builtin(cfg.activation.name):
             self._check_shapes()
-        self.train_set, self.test_set = data.load(cfg.data, self.device)
+        self.splits = data.load(cfg.data, self.device, cfg.seed, test=cfg.train.eval_test)
+        self.train_set = self.splits.train
         self.memory_format = (
             torch.channels_last if cfg.train.channels_last else torch.contiguous_format
         )
@@ -238,12 +241,14 @@ class Trainer:
         return loss_sum.item() / n, correct.item() / n
 
     @torch.no_grad()
-    def evaluate(self, details: bool = False) -> Evaluation:
-        """Test loss, accuracy and per-class accuracy in eval mode (RReLU uses its mean slope,
-        no dropout). With details, in the same pass: per site the fraction of units that
-        output 0 for every test image, and for LeNet++ the 2-D bottleneck features."""
+    def evaluate(self, details: bool = False, split: data.Split | None = None) -> Evaluation:
+        """Loss, accuracy and per-class accuracy on `split` (default: the test set, else the
+        validation split) in eval mode (RReLU uses its mean slope, no dropout). With
+        details, in the same pass: per site the fraction of units that output 0 for every
+        image, and for LeNet++ the 2-D bottleneck features."""
         self.model.eval()
-        test = self.test_set
+        test = split or self.splits.test or self.splits.val
+        assert test is not None  # the config guarantees a split to evaluate on
         n = len(test.y)
         bs = self.cfg.train.test_batch_size
         loss_sum = torch.zeros((), device=self.device)
@@ -300,27 +305,32 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         details: bool = False,
     ) -> EpochResult | None:
-        """Train one epoch, then test (keeping the full test result in last_eval); None if
-        stopped before the epoch finished."""
+        """Train one epoch, then validate and test (keeping the last evaluation, the test
+        set's where it is read, in last_eval); None if stopped before the epoch finished."""
         t0 = time.perf_counter()
         trained = self.train_epoch(progress, should_stop)
         if trained is None:
             return None
         train_loss, train_acc = trained
         self.last_eval = None
+        nan = float("nan")
+        val, test = (nan, nan), (nan, nan)
         if not diverged(train_loss):
-            self.last_eval = self.evaluate(details)
-            test_loss, test_acc = self.last_eval.loss, self.last_eval.acc
-        else:
-            test_loss, test_acc = float("nan"), float("nan")
+            if self.splits.val is not None:
+                on_val = self.evaluate(details and self.splits.test is None, self.splits.val)
+                val = (on_val.loss, on_val.acc)
+                self.last_eval = on_val
+            if self.splits.test is not None:
+                self.last_eval = self.evaluate(details, self.splits.test)
+                test = (self.last_eval.loss, self.last_eval.acc)
         return EpochResult(
             self.epoch,
             train_loss,
             train_acc,
-            test_loss,
-            test_acc,
+            *test,
             time.perf_counter() - t0,
             self.last_lr,
+            *val,
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -63,7 +63,7 @@ def test_user_arguments_are_config_keys_and_part_of_the_fingerprint() -> None:
         config.fingerprint(config.from_mapping(config.to_dict(c))) for c in (cfg, other, moved)
     }
     assert len(prints) == 3  # the import path and the arguments define the run
-    assert config.differences(cfg, other) == ["activation.k: 2.0 != 3.0"]
+    assert config.differences(cfg, other) == ["activation.k: 2 != 3"]
     # --set reaches user arguments too; a built-in still refuses keys it does not take
     sets = ["activation.name=pade", "activation.numerator=[0, 1, 0, 0, 0, 0]"]
     assert config.load("relu.yaml", sets).activation.args == {"numerator": [0, 1, 0, 0, 0, 0]}

@@ -1,0 +1,419 @@
+"""Tuning: one Optuna study per activation (or any axis combination), every trial an
+ordinary run folder trained by the sweep backends on a validation split, never reading the
+test set; then `tuned.yaml`, the sweep that trains each activation with its own best
+settings over fresh seeds. Optuna is imported only here and in pruning.py."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actbench import config as cfgmod
+from actbench import sweep as sw
+from actbench.config import Config
+from actbench.errors import ActbenchError
+from actbench.plan import Ending, Event, Outcome, Sweep, TrialRef
+from actbench.pruning import PRUNERS, make_pruner, quiet
+from actbench.rundir import (
+    STUDY_DB,
+    TUNE_SPEC,
+    TUNED,
+    RunDir,
+    Status,
+    Summary,
+    atomic_write,
+    ensure_dir,
+)
+
+TUNE_KEYS = ("name", "base", "set", "axes", "space", "trials", "seeds", "eval_seeds", "sampler",
+             "pruner", "objective", "sampler_seed")  # fmt: skip
+SAMPLERS = ("grid", "random", "tpe")
+# What a trial maximises, from each of its runs' summaries: validation accuracy at the last
+# epoch, or at the best one.
+OBJECTIVES: dict[str, Callable[[Summary], float | None]] = {
+    "val_acc": lambda s: s.final_val_acc,
+    "val_acc_best": lambda s: s.best_val_acc,
+}
+MAX_TRIALS = 10_000
+EVAL_SEEDS = 10  # tuned.yaml's default: seeds 0..9
+
+
+@dataclass(frozen=True)
+class Param:
+    """One dimension of the search space: a range (low..high, log scale or not; integers
+    when both bounds are) or a list of choices."""
+
+    key: str  # dotted config key
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def distribution(self) -> Any:
+        import optuna
+
+        d = optuna.distributions
+        if self.choices:
+            return d.CategoricalDistribution(self.choices)
+        if isinstance(self.low, int) and isinstance(self.high, int):
+            return d.IntDistribution(self.low, self.high, log=self.log)
+        return d.FloatDistribution(self.low, self.high, log=self.log)
+
+    def example(self) -> Any:
+        return self.choices[0] if self.choices else self.low
+
+
+@dataclass
+class StudyPlan:
+    name: str  # the study's name: label-net-dataset[-axis values], also its runs' prefix
+    data: dict[str, Any]  # the config mapping every trial of it starts from
+    axes: dict[str, Any]  # its axis values (dotted key -> value)
+
+
+@dataclass
+class Tune:
+    path: Path
+    name: str
+    base: dict[str, Any]  # the base config mapping, --set applied
+    studies: list[StudyPlan]
+    space: dict[str, Param]
+    trials: int
+    seeds: list[int]
+    eval_seeds: list[int]
+    sampler: str
+    pruner: str
+    objective: str
+    sampler_seed: int
+    spec: dict[str, Any] = field(default_factory=dict)  # the file as read (for tune.yaml)
+
+
+def _param(spec_path: Path, key: Any, value: Any) -> Param:
+    where = f"{spec_path}: space: {key}"
+    if not isinstance(key, str) or not key:
+        raise ActbenchError(f"{spec_path}: space keys are dotted config keys, got {key!r}")
+    if isinstance(value, list):
+        if not value:
+            raise ActbenchError(f"{where}: an empty list of choices")
+        return Param(key, choices=tuple(value))
+    if not isinstance(value, dict) or not {"low", "high"} <= set(value) <= {"low", "high", "log"}:
+        raise ActbenchError(
+            f"{where}: give {{low: ..., high: ..., log: true|false}} or a list of choices"
+        )
+    low, high, log = value["low"], value["high"], value.get("log", False)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+    if not numbers or not all(math.isfinite(v) for v in (low, high)) or not low < high:
+        raise ActbenchError(f"{where}: low < high, both finite numbers; got {low!r}, {high!r}")
+    if not isinstance(log, bool):
+        raise ActbenchError(f"{where}: log is true or false, got {log!r}")
+    if log and low <= 0:
+        raise ActbenchError(f"{where}: a log range needs low > 0, got {low!r}")
+    return Param(key, low, high, log)
+
+
+def _count(spec_path: Path, value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS:
+        raise ActbenchError(f"{spec_path}: {key} must be an integer 1..{MAX_TRIALS}, got {value!r}")
+    return value
+
+
+def _choice(spec_path: Path, spec: dict[str, Any], key: str, allowed: Any, default: str) -> str:
+    value = spec.get(key, default)
+    if value not in allowed:
+        raise ActbenchError(
+            f"{spec_path}: {key}: unknown {value!r}{cfgmod.suggest(str(value), allowed)}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return value
+
+
+def load(
+    path: str | os.PathLike[str],
+    overrides: list[str] = (),
+    trials: int | None = None,  # type: ignore[assignment]
+) -> Tune:
+    """Read and check a tune file (looked up in the shipped tunes/ too) with --set and
+    --trials; every trial config is validated before anything runs."""
+    spec_path, spec, name = sw.read_spec(path, "tunes", TUNE_KEYS)
+    base = sw.read_base(spec_path, spec.get("base"))
+    fixed = spec.get("set") or {}  # settings on the base for every study, as --set would
+    if not isinstance(fixed, dict):
+        raise ActbenchError(f"{spec_path}: set must map dotted config keys to values")
+    base = cfgmod.apply_overrides(_with(base, {str(k): v for k, v in fixed.items()}), overrides)
+    axes = sw.read_axes(spec_path, spec.get("axes"), overrides)
+    raw_space = spec.get("space")
+    if not isinstance(raw_space, dict) or not raw_space:
+        raise ActbenchError(f"{spec_path}: space must map config keys to ranges or choices")
+    space = {k: _param(spec_path, k, v) for k, v in raw_space.items()}
+    for key in space:
+        if key.split(".")[0] in ("seed", "name") or any(
+            key == a or key.startswith(a + ".") or a.startswith(key + ".") for a in axes
+        ):
+            raise ActbenchError(f"{spec_path}: space: {key} is an axis, the seed or the name")
+    n_trials = trials if trials is not None else _count(spec_path, spec.get("trials"), "trials")
+    if trials is not None:
+        _count(spec_path, trials, "--trials")
+    seeds = sw.read_seeds(spec_path, spec.get("seeds", [1000]))
+    eval_seeds = sw.read_seeds(spec_path, spec.get("eval_seeds", EVAL_SEEDS), "eval_seeds")
+    if set(seeds) & set(eval_seeds):
+        raise ActbenchError(
+            f"{spec_path}: tuning seeds {sorted(set(seeds) & set(eval_seeds))} are also "
+            "evaluation seeds; keep them apart (e.g. seeds: [1000])"
+        )
+    sampler = _choice(spec_path, spec, "sampler", SAMPLERS, "tpe")
+    pruner = _choice(spec_path, spec, "pruner", PRUNERS, "none")
+    objective = _choice(spec_path, spec, "objective", tuple(OBJECTIVES), "val_acc")
+    if sampler == "grid" and not all(p.choices for p in space.values()):
+        raise ActbenchError(f"{spec_path}: sampler grid needs a list of values for every key")
+    if pruner != "none" and len(seeds) > 1:
+        raise ActbenchError(f"{spec_path}: a pruner judges one run per trial; give one seed")
+    sampler_seed = spec.get("sampler_seed", 0)
+    if isinstance(sampler_seed, bool) or not isinstance(sampler_seed, int) or sampler_seed < 0:
+        raise ActbenchError(f"{spec_path}: sampler_seed must be an integer >= 0")
+    studies = []
+    for data, extra, values in sw.combinations(base, axes):
+        example = _with(data, {k: p.example() for k, p in space.items()})
+        cfg = _trial_config(spec_path, example, seeds[0])
+        if cfg.data.val_size == 0:
+            raise ActbenchError(
+                f"{spec_path}: tuning needs a validation split: set data.val_size in the base "
+                "config or with --set data.val_size=10000"
+            )
+        for p in space.values():  # every bound and choice must make a valid config
+            for value in p.choices or (p.low, p.high):
+                _trial_config(spec_path, _with(data, {p.key: value}), seeds[0])
+        label = sw.run_name(cfg, extra).rsplit("-s", 1)[0]
+        studies.append(StudyPlan(label, data, values))
+    dupes = {s.name for s in studies if [t.name for t in studies].count(s.name) > 1}
+    if dupes:
+        raise ActbenchError(f"{spec_path}: studies share a name ({', '.join(sorted(dupes))})")
+    return Tune(spec_path, name, base, studies, space, n_trials, seeds, eval_seeds, sampler,
+                pruner, objective, sampler_seed, spec)  # fmt: skip
+
+
+def _with(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy(data)
+    for key, value in values.items():
+        sw._set_path(out, key, value)
+    return out
+
+
+def _trial_config(spec_path: Path, data: dict[str, Any], seed: int) -> Config:
+    """A trial run's config: validation split on, the test set never read."""
+    trial = _with(data, {"seed": seed, "train.eval_test": False})
+    return sw.validated(spec_path, trial, ())
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def storage_url(folder: Path, storage: str | None) -> str:
+    return storage or f"sqlite:///{(folder / STUDY_DB).absolute()}"
+
+
+def open_storage(url: str) -> Any:
+    """Optuna's RDB storage at url; one-line ActbenchError if it cannot be opened."""
+    import optuna
+
+    quiet()
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or server
+        first = " ".join(str(exc).split())[:200]
+        raise ActbenchError(f"--storage {url}: cannot be opened ({first})") from None
+
+
+def _sampler(tune: Tune) -> Any:
+    import optuna
+
+    if tune.sampler == "grid":
+        grid = {k: list(p.choices) for k, p in tune.space.items()}
+        return optuna.samplers.GridSampler(grid, seed=tune.sampler_seed)
+    if tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=tune.sampler_seed)
+    return optuna.samplers.TPESampler(seed=tune.sampler_seed)
+
+
+def _run_name(study: str, number: int, seed: int) -> str:
+    return f"{study}-t{number:03d}-s{seed}"
+
+
+@dataclass
+class Progress:
+    """What a tune did in this invocation."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+    stuck: set[tuple[str, int]] = field(default_factory=set)  # trials held by another process
+    tuned: Path | None = None  # tuned.yaml, once every study has its trials
+
+
+def run(
+    tune: Tune,
+    folder: Path,
+    *,
+    workers: int,
+    threads: int,
+    storage: str | None = None,
+    ray: dict[str, Any] | None = None,
+    on_event: Event | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Progress:
+    """Run every study's trials into `folder`, a round at a time (one new trial per study
+    that still needs one, so every study gets the same budget), resuming trials an earlier
+    invocation left running; then write tuned.yaml."""
+    import optuna
+
+    ensure_dir(folder)
+    url = storage_url(folder, storage)
+    rdb = open_storage(url)
+    owner = RunDir(folder)  # one tune per folder at a time: .<name>.lock beside it
+    owner.lock()
+    try:
+        atomic_write(folder / TUNE_SPEC, cfgmod.dump_mapping(tune.spec))
+        studies = {
+            s.name: optuna.create_study(
+                storage=rdb,
+                study_name=s.name,
+                direction="maximize",
+                sampler=_sampler(tune),
+                pruner=make_pruner(tune.pruner, 1),
+                load_if_exists=True,
+            )
+            for s in tune.studies
+        }
+        progress = Progress()
+        while not progress.interrupted:
+            batch = _next_round(tune, studies, url, progress.stuck)
+            if not batch.runs:
+                break
+            outcomes = sw.execute(batch, folder, workers, on_event, on_outcome, False, threads,
+                                  ray)  # fmt: skip
+            progress.outcomes += outcomes
+            progress.interrupted = _tell(tune, studies, batch, outcomes, folder, progress.stuck)
+        if not progress.interrupted and all(_finished(s) >= tune.trials for s in studies.values()):
+            progress.tuned = write_tuned(tune, studies, folder)
+        return progress
+    finally:
+        owner.unlock()
+
+
+def _finished(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return sum(t.state in done for t in study.get_trials(deepcopy=False))
+
+
+def _next_round(
+    tune: Tune, studies: dict[str, Any], url: str, stuck: set[tuple[str, int]]
+) -> Sweep:
+    """The runs of this round: trials an earlier invocation left running (resumed from their
+    folders), else one new trial per study that has fewer than `trials`."""
+    from optuna.trial import TrialState
+
+    batch = Sweep("tune", [])
+    for plan in tune.studies:
+        study = studies[plan.name]
+        running = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if (plan.name, t.number) not in stuck
+        ]
+        if not running and _finished(study) + len(stuck) < tune.trials:
+            distributions = {k: p.distribution() for k, p in tune.space.items()}
+            running = [study.ask(distributions)]
+        for trial in running:
+            data = _with(plan.data, dict(trial.params))
+            for seed in tune.seeds:
+                name = _run_name(plan.name, trial.number, seed)
+                batch.runs.append((name, _trial_config(tune.path, data, seed)))
+                epochs = batch.runs[-1][1].train.epochs
+                batch.trials[name] = TrialRef(url, plan.name, trial._trial_id, trial.number,
+                                              tune.pruner, epochs)  # fmt: skip
+    return batch
+
+
+def _tell(
+    tune: Tune,
+    studies: dict[str, Any],
+    batch: Sweep,
+    outcomes: list[Outcome],
+    folder: Path,
+    stuck: set[tuple[str, int]],
+) -> bool:
+    """Record each trial whose runs all ended (its value: the objective's mean over its
+    seeds); True if this round was interrupted (its trials stay running, to resume)."""
+    from optuna.trial import TrialState
+
+    from actbench.rundir import load_run
+
+    ended = {o.name: o for o in outcomes}
+    if any(o.status == Ending.INTERRUPTED for o in outcomes):
+        return True
+    by_trial: dict[tuple[str, int], list[str]] = {}
+    for name, ref in batch.trials.items():
+        by_trial.setdefault((ref.study, ref.number), []).append(name)
+    for (study_name, number), names in by_trial.items():
+        endings = [ended[n].status for n in names if n in ended]
+        if len(endings) < len(names) or (
+            Ending.SKIPPED in endings and not _all_done(folder, names)
+        ):
+            stuck.add((study_name, number))  # a run of it is held elsewhere: not this round
+            continue
+        study = studies[study_name]
+        if any(e in (Ending.FAILED, Ending.DAMAGED, Ending.MISMATCH) for e in endings):
+            study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+            continue
+        summaries = [load_run(folder / n).summary for n in names]
+        if any(s.status == Status.PRUNED for s in summaries):
+            study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+            continue
+        # a diverged run (lr too high) scores what it reached, never better than chance
+        values = [OBJECTIVES[tune.objective](s) or 0.0 for s in summaries]
+        study.tell(number, statistics.fmean(values), skip_if_finished=True)
+    return False
+
+
+def _all_done(folder: Path, names: list[str]) -> bool:
+    """Whether every run of a trial is finished on disk (a re-run that skipped them)."""
+    from actbench.rundir import FINISHED, DamagedRun, load_run
+
+    try:
+        return all(load_run(folder / n).status in FINISHED for n in names)
+    except (DamagedRun, ActbenchError):
+        return False
+
+
+def write_tuned(tune: Tune, studies: dict[str, Any], folder: Path) -> Path:
+    """tuned.yaml: a sweep training each study's best settings over the evaluation seeds,
+    reading the test set (this is the comparison the tune was for)."""
+    variants = []
+    for plan in tune.studies:
+        study = studies[plan.name]
+        if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+            raise ActbenchError(f"study {plan.name}: no trial completed; nothing to choose")
+        settings = plan.axes | dict(study.best_trial.params)
+        variants.append({"name": plan.name, "set": settings})
+    base = _with(tune.base, {"train.eval_test": True})
+    text = cfgmod.dump_mapping(
+        {
+            "name": f"{tune.name}-tuned",
+            "base": base,
+            "seeds": tune.eval_seeds,
+            "variants": variants,
+        }
+    )
+    header = (
+        f"# Written by actbench tune from {folder}: each study's best trial "
+        f"({tune.objective}, {tune.trials} trials per study, tuning seeds {tune.seeds}),\n"
+        f"# trained over fresh evaluation seeds. Run it: actbench sweep -c {folder / TUNED}\n"
+    )
+    atomic_write(folder / TUNED, header + text)
+    return folder / TUNED
