@@ -523,9 +523,18 @@ def report(
     from actbench import compare as cmp
     from actbench import plots
     from actbench import report as rep
+    from actbench import tune as tn
     from actbench.rundir import atomic_write
 
     runs = _load_runs(paths)
+    if len(paths) == 1 and tn.is_tune(paths[0]):  # a tune folder: its trials, not a comparison
+        studies = tn.results(paths[0], runs)
+        figures = {k: v for k, v in [("lr_sensitivity.png", plots.lr_sensitivity(studies))] if v}
+        text = rep.build_tune(paths[0], studies, list(figures))
+        _write_plots(figures, out)
+        atomic_write(out / "report.md", text)
+        typer.echo(out / "report.md")
+        return
     comparison = cmp.for_report(runs, baseline)  # bad input fails before anything is drawn
     figures = plots.make_all(runs, comparison)
     text = rep.build(comparison, list(figures))

@@ -485,3 +485,46 @@ def png_bytes(plot: Plot) -> bytes:
     plot.figure.savefig(buf, format="png", bbox_inches="tight")
     plt.close(plot.figure)
     return buf.getvalue()
+
+
+SENSITIVITY_RANGE = 15.0  # points of accuracy below the best trial the y axis shows
+
+
+def lr_sensitivity(studies: list[Any], objective: str = "validation accuracy") -> Plot | None:
+    """Validation accuracy against the learning rate, per study (activation): every trial a
+    dot, pruned trials an x where they were stopped, the chosen trial circled."""
+    drawn = [s for s in studies if any("optim.lr" in t.params for t in s.trials)]
+    if not drawn:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    data: dict[str, Any] = {}
+    for i, study in enumerate(drawn):
+        color = f"C{i % 10}"
+        done = [t for t in study.trials if t.value is not None and t.status != Status.PRUNED]
+        pruned = [t for t in study.trials if t.value is not None and t.status == Status.PRUNED]
+        xs, ys = [t.params["optim.lr"] for t in done], [100 * t.value for t in done]
+        ax.scatter(xs, ys, color=color, s=22, label=f"{study.name} ({len(study.trials)} trials)")
+        if pruned:
+            ax.scatter([t.params["optim.lr"] for t in pruned], [100 * t.value for t in pruned],
+                       color=color, marker="x", s=22, alpha=0.6)  # fmt: skip
+        if study.best is not None:
+            ax.scatter([study.best.params["optim.lr"]], [100 * study.best.value], s=160,
+                       facecolors="none", edgecolors=color, linewidths=1.8)  # fmt: skip
+        chosen = study.best.params["optim.lr"] if study.best else None
+        data[study.name] = {"lr": xs, "acc": ys, "chosen": chosen}
+    ax.scatter([], [], color="0.4", marker="x", label="pruned (where it was stopped)")
+    ax.scatter([], [], s=160, facecolors="none", edgecolors="0.4", label="chosen trial")
+    ax.set_xscale("log")
+    every = [100 * t.value for s in drawn for t in s.trials if t.value is not None]
+    top = max(every, default=100.0)
+    floor = max(min(every, default=0.0), top - SENSITIVITY_RANGE)
+    hidden = sum(v < floor for v in every)
+    ax.set_ylim(floor - 0.5, top + 0.5)
+    title = "Sensitivity to the learning rate: every tuning trial"
+    if hidden:
+        title += f"\n({hidden} trials more than {SENSITIVITY_RANGE:g} points below the best)"
+    ax.set(xlabel="learning rate (optim.lr, log scale)", ylabel=f"{objective} (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return Plot(fig, data)

@@ -4,14 +4,17 @@ plots, the configs that differ."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import yaml
 
 from actbench import __version__, compare
 from actbench.compare import Comparison, GroupRow
 from actbench.config import flatten
-from actbench.render import cell, render
-from actbench.rundir import Run, Status
+from actbench.render import Table, cell, render
+from actbench.rundir import TUNED, Run, Status
+from actbench.tune import read_tune_spec as tune_spec
 
 CAPTIONS = {
     "forest.png": "Difference to the baseline per group, with its 95% interval",
@@ -24,6 +27,8 @@ CAPTIONS = {
     "learned_shapes.png": "Learned activation functions per site: at initialisation, after "
     "the first epoch and after the last (band: lowest to highest over channels)",
     "features2d.png": "LeNet++ 2-D features of the test images",
+    "lr_sensitivity.png": "Validation accuracy against the learning rate: every trial a dot, "
+    "pruned trials an x where they stopped, the chosen trial circled",
 }
 
 
@@ -156,4 +161,66 @@ def build(c: Comparison, plots: list[str]) -> str:
                 f"![{CAPTIONS.get(name, name)}]({name})",
                 "",
             ]
+    return "\n".join(lines)
+
+
+def tune_table(studies: list[Any]) -> Table:
+    """One row per study: trials by outcome, the best trial's objective and settings."""
+    keys = list(dict.fromkeys(k for s in studies for t in s.trials for k in t.params))
+    rows = []
+    for s in studies:
+        best = s.best
+        rows.append([
+            s.name,
+            len(s.trials),
+            s.count(Status.COMPLETED),
+            s.count(Status.PRUNED),
+            s.count(Status.DIVERGED, Status.FAILED),
+            None if best is None else round(100 * best.value, 2),
+            None if best is None else best.number,
+            *[None if best is None else best.params.get(k) for k in keys],
+        ])  # fmt: skip
+    rows.sort(key=lambda r: -(r[5] or 0.0))
+    return Table(
+        "Tuning: each study's best trial (validation accuracy, %)",
+        [
+            "study",
+            "trials",
+            "completed",
+            "pruned",
+            "diverged/failed",
+            "best_val_%",
+            "trial",
+            *keys,
+        ],
+        rows,
+        [
+            "every study had the same trial budget and search space; pruned trials stopped early "
+            "on validation accuracy and are never chosen; the test set was never read"
+        ],
+    )
+
+
+def build_tune(folder: Path, studies: list[Any], plots: list[str]) -> str:
+    """report.md of a tune folder: the best settings per study, the lr sensitivity picture,
+    and what to run next."""
+    spec = tune_spec(folder)
+    lines = [
+        "# actbench tuning report",
+        "",
+        f"{sum(len(s.trials) for s in studies)} trials in {len(studies)} studies, generated "
+        f"{time.strftime('%Y-%m-%d %H:%M')} by actbench {__version__}. Objective: "
+        f"{spec.get('objective', 'val_acc')} on the validation split; sampler "
+        f"{spec.get('sampler', 'tpe')}, pruner {spec.get('pruner', 'none')}, "
+        f"{spec.get('trials')} trials per study, tuning seeds {spec.get('seeds', [1000])}.",
+        "",
+        render([tune_table(studies)], "markdown"),
+    ]
+    if "lr_sensitivity.png" in plots:
+        lines += [f"![{CAPTIONS['lr_sensitivity.png']}](lr_sensitivity.png)", ""]
+    if (folder / TUNED).is_file():
+        lines += ["The fair comparison trains each study's best settings over fresh seeds:",
+                  "", "```", f"actbench sweep -c {folder / TUNED}", "```", ""]  # fmt: skip
+    lines += ["## The tune file", "", "```yaml", yaml.safe_dump(spec, sort_keys=False).rstrip(),
+              "```", ""]  # fmt: skip
     return "\n".join(lines)

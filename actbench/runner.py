@@ -278,7 +278,7 @@ def _train_epochs(
                 status = Status.INTERRUPTED
                 break
             rows.append(result)
-            run.append_metrics(asdict(result))
+            run.append_metrics(asdict(result), validation=trainer.splits.val is not None)
             record_activations(run, trainer, result.epoch)
             if diverged(result.train_loss):
                 status = Status.DIVERGED

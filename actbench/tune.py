@@ -191,8 +191,12 @@ def load(
     dupes = {s.name for s in studies if [t.name for t in studies].count(s.name) > 1}
     if dupes:
         raise ActbenchError(f"{spec_path}: studies share a name ({', '.join(sorted(dupes))})")
+    # tune.yaml records what ran: the file with --set and --trials folded in
+    record = {**spec, "name": name, "trials": n_trials}
+    record["set"] = {**fixed, **{".".join(cfgmod.parse_override(o)[0]): cfgmod.parse_override(o)[1]
+                                 for o in overrides}}  # fmt: skip
     return Tune(spec_path, name, base, studies, space, n_trials, seeds, eval_seeds, sampler,
-                pruner, objective, sampler_seed, spec)  # fmt: skip
+                pruner, objective, sampler_seed, record)  # fmt: skip
 
 
 def _with(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -417,3 +421,75 @@ def write_tuned(tune: Tune, studies: dict[str, Any], folder: Path) -> Path:
     )
     atomic_write(folder / TUNED, header + text)
     return folder / TUNED
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+# A trial's status is its worst run's (stalled runs count as completed).
+_WORST_FIRST = (Status.PRUNED, Status.FAILED, Status.DIVERGED, Status.INTERRUPTED,
+                Status.INCOMPLETE, Status.RUNNING)  # fmt: skip
+
+
+@dataclass
+class TrialResult:
+    study: str
+    number: int
+    params: dict[str, Any]  # the tuned keys' values (from the runs' configs)
+    value: float | None  # the objective, mean over the trial's seeds (None: not finished)
+    status: Status  # completed (stalled counts as completed), pruned, diverged, failed...
+    epochs: int  # epochs its first run trained
+
+
+@dataclass
+class StudyResult:
+    name: str
+    trials: list[TrialResult]
+    best: TrialResult | None  # the highest value among finished, unpruned trials
+
+    def count(self, *statuses: Status) -> int:
+        return sum(t.status in statuses for t in self.trials)
+
+
+def is_tune(folder: Path) -> bool:
+    return (folder / TUNE_SPEC).is_file()
+
+
+def read_tune_spec(folder: Path) -> dict[str, Any]:
+    """The tune file a tune folder was run with (tune.yaml)."""
+    data = cfgmod.read_yaml(folder / TUNE_SPEC)
+    if not isinstance(data, dict):
+        raise ActbenchError(f"{folder / TUNE_SPEC}: not a tune file")
+    return data
+
+
+def results(folder: Path, runs: list[Any]) -> list[StudyResult]:
+    """Each study's trials, read from their run folders (no Optuna needed): what the report
+    tables and lr_sensitivity.png show."""
+    spec = read_tune_spec(folder)
+    objective = OBJECTIVES.get(spec.get("objective", "val_acc"), OBJECTIVES["val_acc"])
+    keys = list((spec.get("space") or {}).keys())
+    by_trial: dict[tuple[str, int], list[Any]] = {}
+    for run in runs:
+        if run.summary.study is not None and run.summary.trial is not None:
+            by_trial.setdefault((run.summary.study, run.summary.trial), []).append(run)
+    studies: dict[str, list[TrialResult]] = {}
+    for (study, number), members in sorted(by_trial.items()):
+        flat = cfgmod.flatten(members[0].config)
+        statuses = {r.status for r in members}
+        status = next((s for s in _WORST_FIRST if s in statuses), Status.COMPLETED)
+        values = [objective(r.summary) for r in members]
+        value = None
+        if status in (Status.COMPLETED, Status.DIVERGED) and None not in values:
+            value = statistics.fmean(v for v in values if v is not None)
+        elif status == Status.PRUNED:  # where it was stopped: drawn, never chosen
+            value = members[0].summary.final_val_acc
+        params = {k: flat.get(k) for k in keys}
+        trial = TrialResult(study, number, params, value, status, members[0].summary.epochs)
+        studies.setdefault(study, []).append(trial)
+    out = []
+    for name, trials in studies.items():
+        finished = [t for t in trials if t.status == Status.COMPLETED and t.value is not None]
+        best = max(finished, key=lambda t: (t.value, -t.number), default=None)
+        out.append(StudyResult(name, trials, best))
+    return out
