@@ -14,7 +14,7 @@ from actbench.errors import ActbenchError
 from actbench.registry import DATASETS, IMAGE_SIDE
 
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # IDX headers: ubyte 3-D / 1-D
-TRAIN_PREFIX = "train-"  # the training set's files; the test set's start with t10k-
+TRAIN_PREFIX, TEST_PREFIX = "train-", "t10k-"  # how the training and test sets' files start
 FILES = {  # name -> (magic, count)
     "train-images-idx3-ubyte": (IMAGE_MAGIC, 60_000),
     "train-labels-idx1-ubyte": (LABEL_MAGIC, 60_000),
@@ -108,6 +108,16 @@ class Splits:
     val_seed: int | None  # the seed that drew the validation split
 
 
+def _read(dataset: str, root: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (N, 28, 28) uint8, labels (N,)) of one set's raw IDX files, checked already;
+    read file by file (torchvision's dataset class wants the test files even for training)."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    raw = root / DATASETS[dataset].folder / "raw"
+    images = read_image_file(str(raw / f"{prefix}images-idx3-ubyte"))
+    return images, read_label_file(str(raw / f"{prefix}labels-idx1-ubyte"))
+
+
 def val_indices(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(validation, training) indices into n training images: `size` of them drawn by a CPU
     permutation seeded with `seed` (the same on every machine), the rest in their order."""
@@ -131,9 +141,7 @@ def load(cfg: DataConfig, device: torch.device, seed: int, test: bool = True) ->
     if cfg.download:
         _download(cfg.dataset, root)
     check_files(cfg.dataset, root, test=test)
-    cls = _dataset_class(cfg.dataset)
-    ds = cls(str(root), train=True, download=False)
-    images, labels = ds.data, ds.targets
+    images, labels = _read(cfg.dataset, root, TRAIN_PREFIX)
     val, val_seed = None, None
     if cfg.val_size:
         val_seed = seed if cfg.val_seed is None else cfg.val_seed
@@ -145,8 +153,7 @@ def load(cfg: DataConfig, device: torch.device, seed: int, test: bool = True) ->
     train = _normalise(images, labels, cfg.dataset, device)
     test_split = None
     if test:
-        ds = cls(str(root), train=False, download=False)
-        test_split = _normalise(ds.data, ds.targets, cfg.dataset, device)
+        test_split = _normalise(*_read(cfg.dataset, root, TEST_PREFIX), cfg.dataset, device)
     return Splits(train, val, test_split, val_seed)
 
 

@@ -177,12 +177,12 @@ def load(
     studies = []
     for data, extra, values in sw.combinations(base, axes):
         example = _with(data, {k: p.example() for k, p in space.items()})
-        cfg = _trial_config(spec_path, example, seeds[0])
-        if cfg.data.val_size == 0:
+        if not sw.validated(spec_path, _with(example, {"seed": seeds[0]}), ()).data.val_size:
             raise ActbenchError(
                 f"{spec_path}: tuning needs a validation split: set data.val_size in the base "
                 "config or with --set data.val_size=10000"
             )
+        cfg = _trial_config(spec_path, example, seeds[0])
         for p in space.values():  # every bound and choice must make a valid config
             for value in p.choices or (p.low, p.high):
                 _trial_config(spec_path, _with(data, {p.key: value}), seeds[0])

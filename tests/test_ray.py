@@ -227,3 +227,33 @@ def test_without_ray_exit_2_with_the_install_command(
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --backend ray needs Ray, which is not installed; ")
     assert "pip install 'actbench[ray]'" in result.stderr and not (tmp_path / "tiny").exists()
+
+
+def test_a_tune_on_two_ray_nodes_gives_the_local_backends_trials(tmp_path: Path, two_nodes) -> None:  # type: ignore[no-untyped-def]
+    """The same sampler seed and bit-for-bit runs: the same trials, values and tuned.yaml."""
+    import optuna
+
+    from .test_tune import TUNE
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TUNE)
+    cluster, _ = two_nodes
+    folders = {}
+    for backend in ("local", "ray"):
+        extra = ["--backend", "ray", "--address", cluster.address] if backend == "ray" else []
+        done = subprocess.run(
+            [sys.executable, "-m", "actbench", "tune", "-c", str(spec), "--runs-dir",
+             str(tmp_path / backend), "--workers", "2", *extra],
+            cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=BOUND,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        folders[backend] = tmp_path / backend / "tiny"
+    for study in ("relu-lenet-mnist", "prelu-lenet-mnist"):
+        trials = {
+            b: [(t.number, t.params, t.value, t.state) for t in optuna.load_study(
+                study_name=study, storage=f"sqlite:///{f / rundir.STUDY_DB}").get_trials()]
+            for b, f in folders.items()
+        }  # fmt: skip
+        assert trials["local"] == trials["ray"] and len(trials["local"]) == 2
+    tuned = {b: (f / rundir.TUNED).read_text().split("\n", 2)[2] for b, f in folders.items()}
+    assert tuned["local"] == tuned["ray"]  # past the header naming the folder

@@ -1,0 +1,194 @@
+"""actbench tune: bad tune files, a tune end to end on real MNIST, its resume after a signal
+or a kill of the driver, the test set never read, and the report of a tune folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from actbench import rundir
+from actbench.cli import app
+
+from .conftest import DATA_ROOT, REPO, needs_data
+
+optuna = pytest.importorskip("optuna")
+cli = CliRunner()
+BOUND = 600  # seconds: a tune that takes longer has hung
+# Two activations, two trials each, on 300 images for 2 epochs: seconds per trial.
+TUNE = """\
+name: tiny
+base: relu.yaml
+set: {data.val_size: 1000, data.train_subset: 300, train.epochs: 2, train.device: cpu}
+axes:
+  activation: [{name: relu}, {name: prelu}]
+space:
+  optim.lr: {low: 0.001, high: 0.3, log: true}
+  optim.momentum: [0.5, 0.9]
+trials: 2
+seeds: [1000]
+eval_seeds: 3
+sampler: random
+"""
+
+
+def _tune_file(tmp_path: Path, text: str = TUNE) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    return path
+
+
+def _study(folder: Path, name: str) -> object:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / rundir.STUDY_DB}")
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("optim.momentum: [0.5, 0.9]", "optim.momentumm: [0.5, 0.9]"), "unknown key 'optim.momentumm'"),
+        (("{low: 0.001, high: 0.3, log: true}", "{low: 0, high: 0.3, log: true}"),
+         "a log range needs low > 0"),
+        (("{low: 0.001, high: 0.3, log: true}", "{low: 0.3, high: 0.3}"), "low < high"),
+        (("optim.momentum: [0.5, 0.9]", "optim.momentum: []"), "an empty list of choices"),
+        (("trials: 2", "trials: 0"), "trials must be an integer 1..10000"),
+        (("sampler: random", "sampler: bayes"), "sampler: unknown 'bayes'"),
+        (("seeds: [1000]", "seeds: [1]"), "tuning seeds [1] are also evaluation seeds"),
+        (("data.val_size: 1000, ", ""), "tuning needs a validation split"),
+        (("trials: 2", "trials: 2\nbudget: 3"), "unknown key 'budget'"),
+    ],
+)  # fmt: skip
+def test_a_bad_tune_file_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    spec = _tune_file(tmp_path, TUNE.replace(*edit))
+    result = cli.invoke(app, ["tune", "-c", str(spec), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and message in line, line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    spec = _tune_file(tmp_path)
+    result = cli.invoke(app, ["tune", "-c", str(spec), "--runs-dir", str(tmp_path / "runs"),
+                              "--storage", "nosuchdb://nowhere"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --storage nosuchdb://nowhere: cannot be opened")
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------------------- real tuning
+
+
+def _tune(tmp_path: Path, *extra: str, data: Path | None = None) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "actbench", "tune", "-c", str(_tune_file(tmp_path)),
+           "--runs-dir", str(tmp_path / "runs"), "--workers", "2", *extra]  # fmt: skip
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env={**os.environ, "ACTBENCH_DATA": str(data or DATA_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # signals reach the driver only when the test sends them
+    )
+
+
+def _check_recorded_once(folder: Path) -> None:
+    """Every study holds exactly its 2 trials, each complete, each with one run folder."""
+    for study in ("relu-lenet-mnist", "prelu-lenet-mnist"):
+        trials = _study(folder, study).get_trials()
+        assert [t.number for t in trials] == [0, 1]
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials), trials
+        for t in trials:
+            run = rundir.load_run(folder / f"{study}-t{t.number:03d}-s1000")
+            assert run.summary.final_val_acc == pytest.approx(t.value)
+            assert run.summary.test_images is None and run.summary.final_test_acc is None
+
+
+@pytest.mark.slow
+@needs_data
+def test_tune_end_to_end_with_the_test_set_unreadable(tmp_path: Path) -> None:
+    """No trial reads the test set: a data root without the test files tunes fine; tuned.yaml
+    is a sweep `sweep --dry-run` accepts; the study opens with Optuna; report draws it."""
+    data = tmp_path / "data" / "MNIST" / "raw"
+    data.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (data / name).symlink_to(DATA_ROOT / "MNIST" / "raw" / name)
+    proc = _tune(tmp_path, data=tmp_path / "data")
+    out, err = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0, err
+    folder = tmp_path / "runs" / "tiny"
+    assert out.splitlines()[-1] == f"4 completed, 0 failed, 0 skipped trial runs in {folder}"
+    _check_recorded_once(folder)
+    dry = cli.invoke(app, ["sweep", "-c", str(folder / rundir.TUNED), "--dry-run",
+                           "--runs-dir", str(tmp_path / "runs")])  # fmt: skip
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.splitlines()[-1].startswith("6 runs: 6 new")  # 2 studies x 3 seeds
+    report = cli.invoke(app, ["report", str(folder), "--out", str(tmp_path / "rep")])
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "| relu-lenet-mnist | 2 | 2 | 0 | 0 |" in text
+    assert (tmp_path / "rep" / "lr_sensitivity.png").stat().st_size > 10_000
+
+
+def _wait_for_an_epoch(folder: Path, proc: subprocess.Popen[str]) -> None:
+    """Until a trial run has finished an epoch (its summary says so)."""
+    deadline = time.monotonic() + BOUND
+    while True:
+        for path in folder.glob("*/summary.json"):
+            try:
+                if json.loads(path.read_text())["epochs"] >= 1:
+                    return
+            except (ValueError, KeyError):
+                continue  # being replaced this instant
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _wait_for_no_live_run(folder: Path) -> None:
+    deadline = time.monotonic() + BOUND
+    while any(
+        json.loads(p.read_text()).get("status") == "running"
+        and rundir.pid_alive(json.loads(p.read_text())["pid"])
+        for p in folder.glob("*/summary.json")
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_tune_resumes_after_the_driver_stops_and_records_every_trial_once(
+    tmp_path: Path, how: str
+) -> None:
+    proc = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=2000")
+    folder = tmp_path / "runs" / "tiny"
+    try:
+        _wait_for_an_epoch(folder, proc)
+        os.kill(proc.pid, getattr(signal, how))  # the driver's pid only
+        _, err = proc.communicate(timeout=BOUND)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    if how == "SIGINT":
+        assert proc.returncode == 130, err
+    else:  # the workers notice their parent is gone and stop their runs (interrupted)
+        _wait_for_no_live_run(folder)
+    again = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=2000")
+    _, err = again.communicate(timeout=BOUND)
+    assert again.returncode == 0, err
+    _check_recorded_once(folder)
+    assert (folder / rundir.TUNED).is_file()
