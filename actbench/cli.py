@@ -235,19 +235,28 @@ def compare(
     baseline: str = typer.Option(None, help="Group label to test every other group against."),
     metric: str = typer.Option("accuracy", help="accuracy | error (100 - accuracy), in %."),
     wide: bool = typer.Option(
-        False, "--wide", help="Terminal table: every column (default: a 100-column summary)."
+        False,
+        "--wide",
+        help="Every column (default: a 100-column summary), and the best test epoch's "
+        "accuracy, labelled optimistic.",
+    ),
+    pairs: str = typer.Option(
+        None, "--pairs", help="all: test every pair of groups (Holm over all pairs)."
     ),
 ) -> None:
-    """Tables of final/best test accuracy over runs, aggregated over seeds."""
+    """Tables of final test accuracy over runs, aggregated over seeds, with corrected tests."""
     from actbench import compare as cmp
 
     if format_ not in cmp.FORMATS:
         raise ActbenchError(f"--format: unknown {format_!r}; allowed: {', '.join(cmp.FORMATS)}")
     runs = _load_runs(paths)
     keys = [k.strip() for k in group_by.split(",") if k.strip()] if group_by else None
-    tables = cmp.build_tables(
-        runs, group_by=keys, per_run=per_run, baseline=baseline, metric=metric
-    )
+    if pairs not in (None, "all"):
+        raise ActbenchError(f"--pairs: unknown {pairs!r}; allowed: all")
+    tables = cmp.compare(
+        runs, group_by=keys, per_run=per_run, baseline=baseline, metric=metric,
+        pairs=pairs == "all", optimistic=wide,
+    ).tables  # fmt: skip
     if output is not None:
         from actbench.rundir import atomic_write, ensure_dir
 

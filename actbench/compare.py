@@ -122,6 +122,10 @@ def _best(s: Summary) -> float | None:
     return s.best_test_acc
 
 
+def _selected(s: Summary) -> float | None:
+    return s.selected_test_acc
+
+
 def _count(run: Run, key: Fraction, metric: str) -> int:
     """Correct (accuracy) or wrong (error) test images of a run, as an integer."""
     n = run.summary.test_images
@@ -134,10 +138,12 @@ def _count(run: Run, key: Fraction, metric: str) -> int:
 def seed_values(group: Group, key: Fraction, metric: str) -> dict[int, float]:
     """One value per distinct seed (counts; repeats of a seed averaged: they are not
     independent samples)."""
-    return {
-        seed: statistics.fmean(_count(r, key, metric) for r in members)
-        for seed, members in group.by_seed().items()
-    }
+    out = {}
+    for seed, members in group.by_seed().items():
+        have = [r for r in members if key(r.summary) is not None]
+        if have:
+            out[seed] = statistics.fmean(_count(r, key, metric) for r in have)
+    return out
 
 
 def _scale(groups: list[Group]) -> float:
@@ -165,47 +171,37 @@ def _sort_key(value: float | None, metric: str) -> float:
     return -value if metric == "accuracy" else value
 
 
-def per_run_table(runs: list[Run], metric: str) -> Table:
+def per_run_table(runs: list[Run], metric: str, optimistic: bool = False) -> Table:
+    """One row per run; the validation-selected accuracy where runs have a split, the best
+    test epoch's (optimistic) only when asked."""
     m = "acc" if metric == "accuracy" else "err"
-    columns = [
-        "name",
-        "dataset",
-        "net",
-        "activation",
-        "seed",
-        "epochs",
-        "status",
-        "precision",
-        f"final_{m}_%",
-        f"best_{m}_%",
-        "params",
-        "train_s",
-    ]
 
     def pct(run: Run, key: Fraction) -> float | None:
-        if key(run.summary) is None:
+        if key(run.summary) is None or not run.summary.test_images:
             return None
         return _r(_count(run, key, metric) * 100 / run.summary.test_images)
 
-    rows = [
-        [
-            r.name,
-            r.summary.dataset,
-            r.summary.net,
-            r.summary.activation,
-            r.summary.seed,
-            r.summary.epochs,
-            r.status.value,
-            r.summary.precision,
-            pct(r, _final),
-            pct(r, _best),
-            r.summary.params,
-            _r(r.summary.train_seconds, 1),
-        ]
-        for r in runs
-    ]
-    rows.sort(key=lambda r: _sort_key(r[columns.index(f"final_{m}_%")], metric))
-    return Table(f"Runs (test {metric}, %)", columns, rows)
+    columns: dict[str, Callable[[Run], Any]] = {
+        "name": lambda r: r.name,
+        "dataset": lambda r: r.summary.dataset,
+        "net": lambda r: r.summary.net,
+        "activation": lambda r: r.summary.activation,
+        "seed": lambda r: r.summary.seed,
+        "epochs": lambda r: r.summary.epochs,
+        "status": lambda r: r.status.value,
+        "precision": lambda r: r.summary.precision,
+        f"final_{m}_%": lambda r: pct(r, _final),
+    }
+    if any(r.summary.selected_test_acc is not None for r in runs):
+        columns[f"selected_{m}_%"] = lambda r: pct(r, _selected)
+    if optimistic:
+        columns[f"optimistic_best_{m}_%"] = lambda r: pct(r, _best)
+    columns["params"] = lambda r: r.summary.params
+    columns["train_s"] = lambda r: _r(r.summary.train_seconds, 1)
+    rows = [[get(r) for get in columns.values()] for r in runs]
+    final = list(columns).index(f"final_{m}_%")
+    rows.sort(key=lambda row: _sort_key(row[final], metric))
+    return Table(f"Runs (test {metric}, %)", list(columns), rows)
 
 
 def _baseline_for(label: str, labels: list[str], baseline: str, keys: list[str]) -> str | None:
@@ -237,11 +233,15 @@ class GroupRow:
 
     group: str
     n: int = 0  # distinct seeds of completed runs
+    trained: int = 0  # of those, runs that did not stall (pass/fail, apart from accuracy)
     final_mean: float | None = None
     final_std: float | None = None
     ci95_low: float | None = None
     ci95_high: float | None = None
-    best_mean: float | None = None
+    trained_mean: float | None = None  # final accuracy over the trained runs only
+    selected_mean: float | None = None  # test accuracy at the best validation epoch
+    selected_std: float | None = None
+    best_mean: float | None = None  # selected on the test set: optimistic (--wide only)
     best_std: float | None = None
     final_min: float | None = None
     final_max: float | None = None
@@ -252,8 +252,15 @@ class GroupRow:
     diff_vs_baseline: float | None = None
     diff_ci95_low: float | None = None
     diff_ci95_high: float | None = None
-    p_t: float | None = None
+    interval: str | None = None  # how the difference's interval was made: t | bootstrap
+    p: float | None = None  # raw p of the test named in `test` (t, else Fisher on stalls)
+    p_t: float | None = None  # raw
     p_wilcoxon: float | None = None
+    p_fisher: float | None = None  # stall counts (trained k of n) against the baseline's
+    p_holm: float | None = None  # the family's adjusted p: the verdict's
+    effect_size: float | None = None  # Cohen's d of the paired differences
+    wins: str | None = None  # seeds where the group beat the baseline, "k of n"
+    mde: float | None = None  # smallest difference this design detects (80% power), points
     test: str | None = None
     verdict: str | None = None  # better | worse | not distinguishable | baseline | ...
 
@@ -264,22 +271,130 @@ class GroupRow:
 
 
 # GroupRow fields shown only against a baseline
-_VERSUS = ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high", "p_t", "p_wilcoxon", "test",
+_VERSUS = ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high", "interval", "p", "p_t",
+           "p_wilcoxon", "p_fisher", "p_holm", "effect_size", "wins", "mde", "test",
            "verdict")  # fmt: skip
+_OPTIMISTIC = ("best_mean", "best_std")  # selected on the test set: --wide only
+_SELECTED = ("selected_mean", "selected_std")  # only when runs have a validation split
 
 
-def _group_columns(metric: str, baseline: bool) -> list[tuple[str, str]]:
+def _group_columns(
+    metric: str, baseline: bool, optimistic: bool, selected: bool
+) -> list[tuple[str, str]]:
     """(column name, GroupRow field) of the grouped table, in order: the field's name, with
-    the metric in the accuracy fields (final_mean -> final_acc_mean)."""
+    the metric in the accuracy fields (final_mean -> final_acc_mean; the test-selected best
+    as optimistic_best_acc_mean)."""
     m = "acc" if metric == "accuracy" else "err"
     out = []
     for f in dataclass_fields(GroupRow):
-        if f.name in _VERSUS and not baseline:
+        if (
+            (f.name in _VERSUS and not baseline)
+            or (f.name in _OPTIMISTIC and not optimistic)
+            or (f.name in _SELECTED and not selected)
+        ):
             continue
         when, _, stat = f.name.partition("_")
-        column = f"{when}_{m}_{stat}" if when in ("final", "best") else f.name
+        metric_field = when in ("final", "best", "selected", "trained") and stat
+        column = f"{when}_{m}_{stat}" if metric_field else f.name
+        if f.name in _OPTIMISTIC:
+            column = "optimistic_" + column
         out.append((column, f.name))
     return out
+
+
+ALPHA = 0.05  # family-wise error rate of every verdict (Holm)
+
+
+def _trained(group: Group) -> tuple[int, int]:
+    """(runs that trained, counted runs): a stalled run is a failure to train."""
+    counted = group.counted
+    return sum(r.status != Status.STALLED for r in counted), len(counted)
+
+
+def versus(a: Group, b: Group, metric: str, scale: float) -> GroupRow:
+    """a against b: the difference of final accuracies per seed (paired t over matched
+    seeds, else Welch) with its effect size, wins and minimum detectable effect; the stall
+    counts with Fisher's exact test. No t-test or t interval where either group stalled in
+    every run or has zero variance; an interval past what accuracies allow is replaced by a
+    bounded paired bootstrap. p_holm and the verdict are set by the family (holm_verdicts)."""
+    row = GroupRow(a.label)
+    (ta, na), (tb, nb) = _trained(a), _trained(b)
+    if (na - ta) + (nb - tb):  # some run stalled: compare the pass/fail outcomes too
+        row.p_fisher = _p(stats.fisher_exact(ta, na - ta, tb, nb - tb))
+    fa, fb = seed_values(a, _final, metric), seed_values(b, _final, metric)
+    if not fa or not fb:
+        row.test = "none (no completed run)"
+        return row
+    if ta == 0 or tb == 0:
+        who = a.label if ta == 0 else b.label
+        row.test = f"stalls only: {who} stalled in every run (Fisher's exact test)"
+        return row
+    diff = stats.versus(fa, fb)
+    if diff.diff_mean is None or diff.test.startswith("none"):  # n < 2
+        row.test = diff.test
+        return row
+    constant = [g.label for g, f in ((a, fa), (b, fb)) if len(set(f.values())) == 1]
+    row.diff_vs_baseline = _r(diff.diff_mean * scale) if diff.diff_mean is not None else None
+    paired = diff.test.startswith("paired")
+    if constant:
+        row.test = f"none (zero variance in {', '.join(constant)}): bootstrap interval only"
+        interval = stats.bounded_diff_interval(fa, fb, 100 / scale) if paired else None
+        if interval is not None:
+            row.diff_ci95_low, row.diff_ci95_high = (_r(x * scale) for x in interval)
+            row.interval = "bootstrap"
+        return row
+    scaled = diff.scaled(scale)
+    row.test, row.interval = diff.test, "t"
+    row.diff_ci95_low, row.diff_ci95_high = _r(scaled.ci_low), _r(scaled.ci_high)
+    row.p_t, row.p_wilcoxon = _p(diff.p_t), _p(diff.p_wilcoxon)
+    if scaled.ci_low is not None and (scaled.ci_low < -100 or scaled.ci_high > 100):
+        interval = stats.bounded_diff_interval(fa, fb, 100 / scale) if paired else None
+        if interval is not None:  # the t interval leaves what accuracies allow
+            row.diff_ci95_low, row.diff_ci95_high = (_r(x * scale) for x in interval)
+            row.interval = "bootstrap"
+    if paired:
+        d = [fa[s] - fb[s] for s in sorted(fa)]
+        effect = stats.effect_size(d)
+        row.effect_size = None if effect is None else round(effect, 2)
+        won, _, matched = stats.wins(fa, fb) if metric == "accuracy" else stats.wins(fb, fa)
+        row.wins = f"{won} of {matched}"
+        sd = statistics.stdev(d) if len(d) > 1 else None
+        detectable = stats.mde(sd, len(d)) if sd else None
+        row.mde = _r(detectable * scale) if detectable is not None else None
+    return row
+
+
+def _family_p(row: GroupRow) -> float | None:
+    """What a comparison adds to its family: the t test's p, else (stalls only) Fisher's."""
+    if row.p_t is not None:
+        return row.p_t
+    return row.p_fisher if (row.test or "").startswith("stalls") else None
+
+
+def holm_verdicts(rows: list[GroupRow], higher: list[bool]) -> None:
+    """Holm-adjust the family's p values (every comparison shown) and set each verdict on
+    the adjusted p: better / worse (`higher`: the group did better than what it was compared
+    with), not distinguishable, or why there is no test."""
+    raw = [_family_p(r) for r in rows]
+    adjusted = stats.holm(raw)
+    for row, p, p_holm, up in zip(rows, raw, adjusted, higher, strict=True):
+        row.p, row.p_holm = p, _p(p_holm)
+        if p_holm is None:
+            why = (row.test or "no test").split(":")[0].removeprefix("none ").strip("()")
+            row.verdict = f"no test ({why})"
+        elif p_holm >= ALPHA:
+            row.verdict = "not distinguishable"
+        else:
+            row.verdict = "better" if up else "worse"
+
+
+def _higher(row: GroupRow, a: Group, b: Group, metric: str) -> bool:
+    """Whether a did better than b: by the difference (a t test), else by how often it
+    trained (stalls)."""
+    if row.p_t is not None and row.diff_vs_baseline is not None:
+        return row.diff_vs_baseline > 0 if metric == "accuracy" else row.diff_vs_baseline < 0
+    (ta, na), (tb, nb) = _trained(a), _trained(b)
+    return ta * nb > tb * na
 
 
 def group_rows(g: Grouping, metric: str, baseline: str | None) -> tuple[list[GroupRow], list[str]]:
@@ -289,18 +404,21 @@ def group_rows(g: Grouping, metric: str, baseline: str | None) -> tuple[list[Gro
                                               g.keys) is None:  # fmt: skip
         raise ActbenchError(f"--baseline: no group {baseline!r}; groups: {', '.join(groups)}")
     scale = _scale(list(groups.values()))
-    finals = {label: seed_values(grp, _final, metric) for label, grp in groups.items()}
-    rows, notes = [], []
+    rows, notes, family, higher = [], [], [], []
     for label, grp in groups.items():
-        final = list(finals[label].values())
-        best = list(seed_values(grp, _best, metric).values())
+        final = list(seed_values(grp, _final, metric).values())
         diverged = sum(r.status == Status.DIVERGED for r in grp.runs)
-        row = GroupRow(
-            label,
-            stalled=sum(r.status == Status.STALLED for r in grp.runs),
-            diverged=diverged,
-            not_completed=len(grp.left_out) - diverged,
-        )
+        row = GroupRow(label)
+        base = None if baseline is None else _baseline_for(label, list(groups), baseline, g.keys)
+        if base is not None and base != label:
+            row = versus(grp, groups[base], metric, scale)
+            family.append(row)
+            higher.append(_higher(row, grp, groups[base], metric))
+        elif baseline is not None:
+            row.verdict = "baseline" if base == label else "no baseline"
+        row.trained, _ = _trained(grp)
+        row.stalled = sum(r.status == Status.STALLED for r in grp.runs)
+        row.diverged, row.not_completed = diverged, len(grp.left_out) - diverged
         rows.append(row)
         repeats = [s for s, rs in grp.by_seed().items() if len(rs) > 1]
         if repeats:
@@ -310,30 +428,33 @@ def group_rows(g: Grouping, metric: str, baseline: str | None) -> tuple[list[Gro
             )
         if not final:
             continue
-        d, b = stats.describe(final).scaled(scale), stats.describe(best).scaled(scale)
+        d = stats.describe(final).scaled(scale)
+        b = stats.describe(list(seed_values(grp, _best, metric).values())).scaled(scale)
         row.n = d.n
         row.final_mean, row.final_std = _r(d.mean), _r(d.std)
-        row.ci95_low, row.ci95_high = _r(d.ci_low), _r(d.ci_high)
+        if d.ci_low is not None and d.ci_high is not None:  # an accuracy stays in 0..100
+            row.ci95_low, row.ci95_high = _r(max(d.ci_low, 0.0)), _r(min(d.ci_high, 100.0))
         row.best_mean, row.best_std = _r(b.mean), _r(b.std)
         row.final_min, row.final_max = _r(d.min), _r(d.max)
+        trained = [r for r in grp.counted if r.status != Status.STALLED]
+        if trained:
+            row.trained_mean = _r(statistics.fmean(_count(r, _final, metric) for r in trained)
+                                  * scale)  # fmt: skip
+        selected = seed_values(grp, _selected, metric)
+        if selected:
+            sel = stats.describe(list(selected.values())).scaled(scale)
+            row.selected_mean, row.selected_std = _r(sel.mean), _r(sel.std)
         row.train_s_mean = _r(statistics.fmean(r.summary.train_seconds for r in grp.counted), 1)
-        if baseline is None:
-            continue
-        base = _baseline_for(label, list(groups), baseline, g.keys)
-        if base == label or base is None:
-            row.verdict = "baseline" if base == label else "no baseline"
-            continue
-        diff = stats.versus(finals[label], finals[base]).scaled(scale)
-        row.diff_vs_baseline = _r(diff.diff_mean)
-        row.diff_ci95_low, row.diff_ci95_high = _r(diff.ci_low), _r(diff.ci_high)
-        row.p_t, row.p_wilcoxon = _p(diff.p_t), _p(diff.p_wilcoxon)
-        row.test, row.verdict = diff.test, _verdict(diff, metric)
+    holm_verdicts(family, higher)
     rows.sort(key=lambda r: _sort_key(r.final_mean, metric))
     return rows, notes
 
 
-def grouped_table(g: Grouping, metric: str, baseline: str | None) -> tuple[Table, list[GroupRow]]:
-    """The grouped table, and its rows as named fields (what report and plots read)."""
+def grouped_table(
+    g: Grouping, metric: str, baseline: str | None, optimistic: bool = False
+) -> tuple[Table, list[GroupRow]]:
+    """The grouped table, and its rows as named fields (what report and plots read);
+    optimistic adds the best test epoch's accuracy (selected on the test set)."""
     m = "acc" if metric == "accuracy" else "err"
     brief = [
         Brief("group", "{}", ("group",), wrap=True),
@@ -349,36 +470,120 @@ def grouped_table(g: Grouping, metric: str, baseline: str | None) -> tuple[Table
                 ("diff_vs_baseline", "diff_ci95_low", "diff_ci95_high"),
                 wrap=True,
             ),
-            Brief("p", "{}", ("p_t",), number=".2g"),
+            Brief("p / Holm", "{} / {}", ("p", "p_holm"), number=".2g"),
             Brief("verdict", "{}", ("verdict",), wrap=True),
         ]
-    counts = (Status.STALLED.value, Status.DIVERGED.value)  # GroupRow's counts of each
-    brief.append(Brief("stalled/div.", "{}/{}", counts))
+    brief.append(Brief("trained", "{}/{}", ("trained", "n")))
     group_data, repeats = group_rows(g, metric, baseline)
-    spec = _group_columns(metric, baseline is not None)
+    selected = any(r.selected_mean is not None for r in group_data)
+    spec = _group_columns(metric, baseline is not None, optimistic, selected)
     rows = [[getattr(r, attr) for _, attr in spec] for r in group_data]
     notes = [
-        f"n: distinct seeds of completed runs; final/best: test {metric} (%) at the last / best "
-        "epoch; std: sample std over seeds; ci95: t interval of the mean",
+        f"n: distinct seeds of completed runs; final: test {metric} (%) at the last epoch; "
+        "std: sample std over seeds; ci95: t interval of the mean, cut to 0..100",
         *repeats,
     ]
+    if selected:
+        notes.append(
+            f"selected: test {metric} at the epoch with the best validation accuracy (chosen "
+            "on the validation split, never on the test set)"
+        )
+    if optimistic:
+        notes.append(
+            f"optimistic_best: the best test {metric} over epochs, chosen on the test set "
+            "itself: biased upwards, not a result"
+        )
     left = [r for grp in g.groups.values() for r in grp.left_out]
     if left:
         notes.append("not in the numbers: " + ", ".join(f"{r.name} ({r.status})" for r in left))
     if baseline is not None:
         notes.append(
             f"diff: group minus baseline {baseline!r} on final {metric}; paired over matched "
-            "seeds when both groups hold the same seeds, else Welch's t-test; 'not "
-            "distinguishable' when the difference's 95% CI contains 0"
+            "seeds when both groups hold the same seeds, else Welch's t-test; p: raw, Holm: "
+            f"adjusted over the {sum(r.p_holm is not None for r in group_data)} comparisons "
+            f"shown; verdict on Holm's p < {ALPHA:g}; effect_size: Cohen's d of the paired "
+            "differences; wins: seeds where the group beat the baseline; mde: the smallest "
+            "difference this many seeds detect with 80% power at the observed spread (a "
+            "'not distinguishable' above it means too few seeds, not equal)"
         )
     if any(r.stalled or r.diverged for r in group_data):
         notes.append(
             f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy "
-            "(chance is 10%), counted in the numbers; diverged: stopped, left out"
+            "(chance is 10%), counted in the numbers but a failure to train: trained k/n "
+            "counts the others; stall counts are compared with Fisher's exact test, and no "
+            "t-test or t interval is computed against a group that stalled in every run; "
+            "diverged: stopped, left out"
+        )
+    if any(r.interval == "bootstrap" for r in group_data):
+        notes.append(
+            "interval bootstrap: the t interval breaks here (zero variance, or past what "
+            "accuracies allow), so a paired percentile bootstrap (10,000 resamples) is shown; "
+            "with few seeds it is too narrow"
         )
     title = f"Test {metric} (%) by {', '.join(g.keys)}"
     table = Table(title, [c for c, _ in spec], rows, notes, brief)
     return table, group_data
+
+
+def all_pairs(g: Grouping, metric: str) -> tuple[Table, Table, list[GroupRow]]:
+    """Every pair of groups compared (a minus b), Holm-adjusted over all pairs: the long
+    table (CSV / JSON) and the matrix of differences with their adjusted p."""
+    groups = [grp for grp in g.groups.values() if grp.counted]
+    scale = _scale(groups)
+    means = {grp.label: statistics.fmean(seed_values(grp, _final, metric).values())
+             for grp in groups}  # fmt: skip
+    order = sorted(groups, key=lambda grp: _sort_key(means[grp.label], metric))
+    pairs, higher, names = [], [], []
+    for i, a in enumerate(order):
+        for b in order[i + 1 :]:
+            row = versus(a, b, metric, scale)
+            pairs.append(row)
+            higher.append(_higher(row, a, b, metric))
+            names.append((a.label, b.label))
+    holm_verdicts(pairs, higher)
+    columns = ["a", "b", "diff", "ci95_low", "ci95_high", "p_t", "p_fisher", "p_holm",
+               "effect_size", "wins", "mde", "test", "verdict"]  # fmt: skip
+    rows = [
+        [a, b, r.diff_vs_baseline, r.diff_ci95_low, r.diff_ci95_high, r.p_t, r.p_fisher,
+         r.p_holm, r.effect_size, r.wins, r.mde, r.test, r.verdict]
+        for (a, b), r in zip(names, pairs, strict=True)
+    ]  # fmt: skip
+    note = (
+        f"every pair: a minus b on final test {metric} (%), best group first; Holm-adjusted "
+        f"over the {sum(r.p_holm is not None for r in pairs)} tests; verdict on Holm's p < "
+        f"{ALPHA:g}"
+    )
+    long = Table(f"All pairs: test {metric} (%)", columns, rows, [note])
+    labels = [grp.label for grp in order]
+    cell_of = {names[i]: pairs[i] for i in range(len(pairs))}
+    matrix_rows = []
+    for a in labels:
+        row: list[Any] = [a]
+        for b in labels:
+            r = cell_of.get((a, b))
+            row.append(
+                None if r is None else
+                f"{r.diff_vs_baseline:+.2f} (p {r.p_holm:.2g})" if r.diff_vs_baseline is not None
+                and r.p_holm is not None else (r.verdict or "")
+            )  # fmt: skip
+        matrix_rows.append(row)
+    matrix = Table(
+        f"All pairs: row minus column, points of test {metric} (Holm-adjusted p)",
+        ["group", *labels],
+        matrix_rows,
+        [note],
+    )
+    return long, matrix, pairs
+
+
+def top_group(g: Grouping, metric: str = "accuracy") -> tuple[list[str], Table]:
+    """The best group by mean final accuracy and every group not distinguishable from it
+    after Holm's correction over all pairs; and the pairs table it rests on."""
+    long, _, pairs = all_pairs(g, metric)
+    means = {grp.label: statistics.fmean(seed_values(grp, _final, metric).values())
+             for grp in g.groups.values() if grp.counted}  # fmt: skip
+    pvals = {(r[0], r[1]): p.p_holm for r, p in zip(long.rows, pairs, strict=True)}
+    return stats.top_group(means, pvals, ALPHA, metric == "accuracy"), long
 
 
 def _per_seed(pairs: Any) -> list[float]:
@@ -525,6 +730,7 @@ class Comparison:
     tables: list[Table]
     rows: list[GroupRow] = field(default_factory=list)  # grouped: the first table's rows
     learned: list[Table] = field(default_factory=list)  # learned-parameter tables (in tables)
+    top: list[str] = field(default_factory=list)  # the top group (report: every pair tested)
 
 
 def compare(
@@ -533,36 +739,55 @@ def compare(
     per_run: bool = False,
     baseline: str | None = None,
     metric: str = "accuracy",
+    pairs: bool = False,
+    optimistic: bool = False,
 ) -> Comparison:
-    """Per-run table when every group has one run (or per_run), else grouped statistics;
-    then the learned-parameter and dead-unit tables where runs hold them."""
+    """Per-run table when every group has one run (or per_run), else grouped statistics
+    (with pairs: every pair of groups tested, Holm over all pairs); then the
+    learned-parameter and dead-unit tables where runs hold them. optimistic adds the best
+    test epoch's accuracy (chosen on the test set)."""
     if metric not in METRICS:
         raise ActbenchError(f"--metric: unknown {metric!r}; allowed: {', '.join(METRICS)}")
     g = grouping(runs, group_by)  # also rejects unknown fields
     grouped = not per_run and (
         group_by is not None
         or baseline is not None
+        or pairs
         or any(len(grp.runs) > 1 for grp in g.groups.values())
     )
     if grouped:
-        return _grouped(runs, g, baseline, metric)
+        return _grouped(runs, g, baseline, metric, pairs, optimistic)
     learned = [t for t in [params_per_run(runs)] if t is not None]
-    tables = [per_run_table(runs, metric), *learned, dead_units(runs, None)]
+    tables = [per_run_table(runs, metric, optimistic), *learned, dead_units(runs, None)]
     return Comparison(runs, g, metric, baseline, [t for t in tables if t is not None], [], learned)
 
 
-def _grouped(runs: list[Run], g: Grouping, baseline: str | None, metric: str) -> Comparison:
-    first, rows = grouped_table(g, metric, baseline)
+def _grouped(
+    runs: list[Run],
+    g: Grouping,
+    baseline: str | None,
+    metric: str,
+    pairs: bool = False,
+    optimistic: bool = False,
+) -> Comparison:
+    first, rows = grouped_table(g, metric, baseline, optimistic)
+    extra: list[Table] = []
+    if pairs:
+        long, matrix, _ = all_pairs(g, metric)
+        extra = [matrix, long]
     learned = params_by_group(g)
-    tables = [t for t in (first, *learned, dead_units(runs, g)) if t is not None]
+    tables = [t for t in (first, *extra, *learned, dead_units(runs, g)) if t is not None]
     return Comparison(runs, g, metric, baseline, tables, rows, learned)
 
 
 def for_report(runs: list[Run], baseline: str | None = None) -> Comparison:
     """The grouped comparison a report shows: default groups, against `baseline` (default:
-    relu where there is one)."""
+    relu where there is one), every pair tested for the top group."""
     g = grouping(runs)
-    return _grouped(runs, g, baseline or default_baseline(g), "accuracy")
+    c = _grouped(runs, g, baseline or default_baseline(g), "accuracy", pairs=True)
+    if sum(1 for grp in g.groups.values() if grp.counted) > 1:
+        c.top, _ = top_group(g)
+    return c
 
 
 def build_tables(

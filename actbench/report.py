@@ -62,8 +62,9 @@ def _outcomes(r: GroupRow) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def sentence(r: GroupRow, baseline: str) -> str:
-    """One plain sentence for a group's row of compare's grouped table."""
+def sentence(r: GroupRow, baseline: str, base: GroupRow | None = None) -> str:
+    """One plain sentence for a group's row of compare's grouped table (base: the baseline's
+    row, for the pass/fail counts)."""
     ran = _outcomes(r)
     if r.n == 0:
         return f"**{r.group}**: no completed run{ran}."
@@ -71,21 +72,52 @@ def sentence(r: GroupRow, baseline: str) -> str:
     if r.verdict == "baseline":
         spread = f" ± {r.final_std:.2f}" if r.final_std is not None else ""
         return f"**{r.group}** (baseline): {mean}{spread} over {r.n} seeds{ran}."
-    if r.diff_vs_baseline is None:
+    if (r.test or "").startswith("stalls") and base is not None:
+        return (
+            f"**{r.group}** trained in {r.trained} of {r.n} seeds, {baseline} in "
+            f"{base.trained} of {base.n}: {r.verdict} (Fisher's exact test p = {_p(r.p)}, "
+            f"Holm {_p(r.p_holm)}); no accuracy difference is tested against runs that all "
+            f"stalled. {r.group} reached {mean}."
+        )
+    if r.diff_vs_baseline is None or r.diff_ci95_low is None or r.diff_ci95_high is None:
         return f"**{r.group}**: {mean}; {r.verdict} against {baseline}{ran}."
     diff, lo, hi = r.diff_vs_baseline, r.diff_ci95_low, r.diff_ci95_high
     how = f"paired over {r.n} seeds" if (r.test or "").startswith("paired") else "Welch's t-test"
-    stats = f"95% CI {lo:.2f} to {hi:.2f}, {how}, p = {_p(r.p_t)}"
-    if r.p_wilcoxon is not None:
-        stats += f", Wilcoxon p = {_p(r.p_wilcoxon)}"
+    kind = "bootstrap" if r.interval == "bootstrap" else "t"
+    stats = f"95% {kind} CI {lo:.2f} to {hi:.2f}, {how}"
+    if r.p is not None:
+        stats += f", p = {_p(r.p)}, Holm-adjusted {_p(r.p_holm)}"
+    if r.effect_size is not None:
+        stats += f", d = {r.effect_size:.2f}, won {r.wins} seeds"
     if r.verdict in ("better", "worse"):
         verb = "beats" if r.verdict == "better" else "trails"
         return (
             f"**{r.group}** {verb} {baseline} by {abs(diff):.2f} points of test accuracy "
             f"({stats}){ran}."
         )
+    power = ""
+    if r.mde is not None:
+        power = (
+            f" With {r.n} seeds this design detects differences of {r.mde:.2f} points or more "
+            "(80% power)" + (": a smaller one may exist." if abs(diff) < r.mde else ".")
+        )
     return (
-        f"**{r.group}** is not distinguishable from {baseline}: {diff:+.2f} points ({stats}){ran}."
+        f"**{r.group}** is {r.verdict} from {baseline}: {diff:+.2f} points ({stats}){ran}.{power}"
+    )
+
+
+def top_sentence(c: Comparison) -> str:
+    """The answer in one line: the groups not distinguishable from the best, after Holm's
+    correction over every pair."""
+    if not c.top:
+        return ""
+    rest = [r.group for r in c.rows if r.n and r.group not in c.top]
+    beats = f"; each of the others ({', '.join(rest)}) is below the best" if rest else ""
+    return (
+        f"**Top group**: {', '.join(c.top)}: the best by mean final test accuracy "
+        "and every activation not distinguishable from it (every pair tested, Holm-adjusted, "
+        f"p < 0.05){beats}. The all-pairs table below says which differences the evidence "
+        "allows."
     )
 
 
@@ -104,8 +136,11 @@ def build(c: Comparison, plots: list[str]) -> str:
         "## The answer",
         "",
     ]
+    if c.top:
+        lines += [top_sentence(c), ""]
     if baseline is not None:
-        lines += [f"- {sentence(r, baseline)}" for r in c.rows]
+        base = next((r for r in c.rows if r.verdict == "baseline"), None)
+        lines += [f"- {sentence(r, baseline, base)}" for r in c.rows]
     else:
         lines += [
             f"- **{r.group}**: {r.final_mean:.2f}% over {r.n} seeds"

@@ -69,7 +69,8 @@ def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
     result = cli.invoke(app, ["report", str(runs), "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = (out / "report.md").read_text()
-    answer = text.split("## The answer\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    top, bullets = text.split("## The answer\n\n", 1)[1].split("\n\n", 2)[:2]
+    answer = bullets.splitlines()
     table = {
         r["group"]: r
         for r in json.loads(
@@ -77,10 +78,14 @@ def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
         )[0]["rows"]
     }
     prelu, elu = table["prelu"], table["elu"]
+    assert top.startswith("**Top group**: prelu, relu: the best by mean final test accuracy")
     assert answer[0] == (
         f"- **prelu** is not distinguishable from relu: {prelu['diff_vs_baseline']:+.2f} points "
-        f"(95% CI {prelu['diff_ci95_low']:.2f} to {prelu['diff_ci95_high']:.2f}, paired over 5 "
-        f"seeds, p = {prelu['p_t']:.2g}, Wilcoxon p = {prelu['p_wilcoxon']:.2g})."
+        f"(95% t CI {prelu['diff_ci95_low']:.2f} to {prelu['diff_ci95_high']:.2f}, paired over 5 "
+        f"seeds, p = {prelu['p_t']:.2g}, Holm-adjusted {prelu['p_holm']:.2g}, "
+        f"d = {prelu['effect_size']:.2f}, won {prelu['wins']} seeds). With 5 seeds this design "
+        f"detects differences of {prelu['mde']:.2f} points or more (80% power): a smaller one "
+        "may exist."
     )
     assert answer[1].startswith("- **elu** is not distinguishable from relu:")
     assert answer[2] == "- **relu** (baseline): 63.48% ± 47.59 over 5 seeds (2 of 5 stalled)."

@@ -55,7 +55,7 @@ def _study(folder: Path, name: str) -> object:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("optim.momentum: [0.5, 0.9]", "optim.momentumm: [0.5, 0.9]"), "unknown key 'optim.momentumm'"),
+        (("optim.momentum: [0.5", "optim.momentumm: [0.5"), "unknown key 'optim.momentumm'"),
         (("{low: 0.001, high: 0.3, log: true}", "{low: 0, high: 0.3, log: true}"),
          "a log range needs low > 0"),
         (("{low: 0.001, high: 0.3, log: true}", "{low: 0.3, high: 0.3}"), "low < high"),
