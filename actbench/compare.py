@@ -7,6 +7,7 @@ differences stay tied. Reads only what run directories hold, never code defaults
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,22 @@ def default_group_keys(runs: list[Run]) -> list[str]:
         k for k in keys if k not in NOT_GROUPING and len({repr(f.get(k)) for f in per_run}) > 1
     ]
     plain = [k for k in varying if not k.startswith("activation.")] or ["activation"]
-    return varying if _merges(runs, per_run, plain) else plain
+    keys = varying if _merges(runs, per_run, plain) else plain
+    # A field that follows from the others (tuned.yaml: each activation's own lr) splits no
+    # group: leave it out of the labels, keeping the first (the activation) always.
+    for key in list(keys[1:]):
+        fewer = [k for k in keys if k != key]
+        if _partition(per_run, fewer) == _partition(per_run, keys):
+            keys = fewer
+    return keys
+
+
+def _partition(per_run: list[dict[str, Any]], keys: list[str]) -> set[frozenset[int]]:
+    """Which runs share a label under keys."""
+    groups: dict[tuple[str, ...], set[int]] = {}
+    for i, f in enumerate(per_run):
+        groups.setdefault(tuple(repr(f.get(k)) for k in keys), set()).add(i)
+    return {frozenset(g) for g in groups.values()}
 
 
 def _merges(runs: list[Run], per_run: list[dict[str, Any]], keys: list[str]) -> bool:
@@ -303,6 +319,37 @@ def _group_columns(
 
 
 ALPHA = 0.05  # family-wise error rate of every verdict (Holm)
+# A group whose mean accuracy rose by more than this (points) over its last 20% of epochs was
+# cut short: its final number is a snapshot of a moving curve.
+STILL_IMPROVING = 0.1
+
+
+def curve(runs: list[Run], column: str) -> list[float]:
+    """Mean over runs of a metrics.csv column (val_acc, test_acc) per epoch, in percent,
+    over the epochs every run has."""
+    per_run = [
+        {int(m["epoch"]): m[column] for m in r.metrics if not math.isnan(m.get(column, math.nan))}
+        for r in runs
+    ]
+    epochs = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
+    return [100 * statistics.fmean(p[e] for p in per_run) for e in epochs]
+
+
+def improving(groups: dict[str, Group]) -> list[str]:
+    """'label (+0.4 points in the last 2 of 10 epochs, validation)' for every group still
+    rising at the end (on validation where runs have a split, else on test)."""
+    out = []
+    for label, grp in groups.items():
+        runs = [r for r in grp.counted if r.status != Status.STALLED]
+        column = "val_acc" if runs and all(r.summary.val_images for r in runs) else "test_acc"
+        values = curve(runs, column)
+        rise = stats.still_improving(values)
+        if rise is not None and rise > STILL_IMPROVING:
+            window = min(len(values) - 1, max(1, round(0.2 * len(values))))
+            where = "validation" if column == "val_acc" else "test"
+            out.append(f"{label} (+{rise:.2f} points in the last {window} of {len(values)} "
+                       f"epochs, {where})")  # fmt: skip
+    return out
 
 
 def _trained(group: Group) -> tuple[int, int]:
@@ -513,6 +560,13 @@ def grouped_table(
             "counts the others; stall counts are compared with Fisher's exact test, and no "
             "t-test or t interval is computed against a group that stalled in every run; "
             "diverged: stopped, left out"
+        )
+    rising = improving(g.groups)
+    if rising:
+        notes.append(
+            f"still improving (mean accuracy rose more than {STILL_IMPROVING:g} points over the "
+            f"last 20% of epochs): a {len(next(iter(g.groups.values())).runs[0].metrics)}-epoch "
+            "result, not a converged one: " + "; ".join(rising)
         )
     if any(r.interval == "bootstrap" for r in group_data):
         notes.append(

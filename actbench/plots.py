@@ -470,6 +470,10 @@ def make_all(runs: list[Run], c: Comparison | None = None) -> dict[str, Plot]:
     out = {}
     if c is not None and c.baseline and any(r.diff_vs_baseline is not None for r in c.rows):
         out["forest.png"] = forest(c.rows, c.baseline)
+    if c is not None and c.baseline:
+        drawn = gap(c)
+        if drawn is not None:
+            out["gap.png"] = drawn
     for name, fn in PLOTS.items():
         if needs(name, g):
             plot = fn(g)
@@ -526,5 +530,54 @@ def lr_sensitivity(studies: list[Any], objective: str = "validation accuracy") -
     ax.set(xlabel="learning rate (optim.lr, log scale)", ylabel=f"{objective} (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return Plot(fig, data)
+
+
+def gap(c: Comparison) -> Plot | None:
+    """Each group's paired difference to the baseline per epoch (mean over matched seeds,
+    band: its 95% t interval): whether an advantage is speed or final quality."""
+    from actbench import stats
+
+    base = next((r.group for r in c.rows if r.verdict == "baseline"), None)
+    if base is None:
+        return None
+    by_seed = {
+        label: {
+            r.summary.seed: {int(m["epoch"]): 100 * m["test_acc"] for m in r.metrics}
+            for r in grp.counted
+        }
+        for label, grp in c.grouping.groups.items()
+    }
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    data: dict[str, Any] = {}
+    for i, row in enumerate(r for r in c.rows if r.group != base and r.n):
+        seeds = sorted(set(by_seed[row.group]) & set(by_seed[base]))
+        epochs = sorted(set.intersection(*(set(by_seed[g][s]) for g in (row.group, base)
+                                           for s in seeds))) if seeds else []  # fmt: skip
+        means, lows, highs = [], [], []
+        for e in epochs:
+            d = stats.describe([by_seed[row.group][s][e] - by_seed[base][s][e] for s in seeds])
+            means.append(d.mean)
+            lows.append(d.ci_low if d.ci_low is not None else d.mean)
+            highs.append(d.ci_high if d.ci_high is not None else d.mean)
+        if not epochs:
+            continue
+        color = f"C{i % 10}"
+        ax.plot(epochs, means, marker="o", ms=3, color=color, label=f"{row.group} (n={len(seeds)})")
+        ax.fill_between(epochs, lows, highs, color=color, alpha=0.15)
+        data[row.group] = {"epochs": epochs, "mean": means, "low": lows, "high": highs}
+    if not data:
+        plt.close(fig)
+        return None
+    ax.axhline(0, color="k", lw=1, ls="--")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(
+        xlabel="epoch",
+        ylabel=f"test accuracy minus {base}'s (points)",
+        title=f"Paired difference to {base} per epoch (band: 95% t interval over seeds)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return Plot(fig, data)

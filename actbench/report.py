@@ -18,6 +18,8 @@ from actbench.tune import read_tune_spec as tune_spec
 
 CAPTIONS = {
     "forest.png": "Difference to the baseline per group, with its 95% interval",
+    "gap.png": "Paired difference to the baseline per epoch (band: 95% t interval over "
+    "seeds): speed or final quality?",
     "curves.png": "Test accuracy and training loss per epoch (band: ±1 std over seeds)",
     "final_acc.png": "Final test accuracy, one dot per seed",
     "slopes.png": "Learned PReLU slopes per site at the last epoch",
@@ -149,8 +151,9 @@ def build(c: Comparison, plots: list[str]) -> str:
             for r in c.rows
         ]
     lines.append("")
-    if "forest.png" in plots:
-        lines += [f"![{CAPTIONS['forest.png']}](forest.png)", ""]
+    for name in ("forest.png", "gap.png"):
+        if name in plots:
+            lines += [f"![{CAPTIONS[name]}]({name})", ""]
     learned = c.learned
     if learned:
         lines += ["## Learned activation parameters", "", render(learned, "markdown"), ""]
@@ -163,17 +166,21 @@ def build(c: Comparison, plots: list[str]) -> str:
         "## Configs that differ",
         "",
     ]
+    per_group = {label: compare.fields(grp.runs[0]) for label, grp in g.groups.items()}
+    # every field that differs between groups (tuned settings too, which name no group)
+    differ = [
+        k
+        for k in dict.fromkeys(k for f in per_group.values() for k in f)
+        if k not in compare.NOT_GROUPING and len({repr(f.get(k)) for f in per_group.values()}) > 1
+    ]
     groups: dict[str, dict] = {}
     for label, grp in g.groups.items():
-        run = grp.runs[0]
-        f = compare.fields(run)
-        groups.setdefault(
-            label,
-            {
-                **{k: f.get(k) for k in keys},
-                **{k: v for k, v in flatten(run.config).items() if k.startswith("activation.")},
-            },
-        )
+        f = per_group[label]
+        groups[label] = {
+            **{k: f.get(k) for k in keys},
+            **{k: v for k, v in flatten(grp.runs[0].config).items() if k.startswith("activation.")},
+            **{k: f.get(k) for k in differ if k not in keys},
+        }
     columns = list(dict.fromkeys(c for g in groups.values() for c in g))
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for g in groups.values():
@@ -189,7 +196,7 @@ def build(c: Comparison, plots: list[str]) -> str:
     ]
     if plots:
         lines += ["## Plots", ""]
-        for name in [p for p in plots if p not in ("forest.png", "learned_shapes.png")]:
+        for name in [p for p in plots if p not in ("forest.png", "gap.png", "learned_shapes.png")]:
             lines += [
                 f"### {CAPTIONS.get(name, name)}",
                 "",

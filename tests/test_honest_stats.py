@@ -112,3 +112,17 @@ def test_a_difference_interval_never_leaves_what_accuracies_allow(tmp_path) -> N
     r = rows["prelu"]
     assert -100 <= r["diff_ci95_low"] <= r["diff_ci95_high"] <= 100
     assert r["interval"] == "bootstrap"
+
+
+def test_gap_plot_ends_at_compares_difference_and_fashion_is_flagged_still_improving() -> None:
+    from actbench import plots
+
+    runs, _ = rundir.collect([RESULTS / "fashion-lenet"])
+    c = compare.for_report(runs, "relu")
+    drawn = plots.make_all(runs, c)["gap.png"].data
+    for row in c.rows:
+        if row.diff_vs_baseline is not None:
+            assert drawn[row.group]["mean"][-1] == pytest.approx(row.diff_vs_baseline, abs=1e-3)
+            assert drawn[row.group]["epochs"] == list(range(1, 11))
+    notes = " ".join(c.tables[0].notes)
+    assert "still improving" in notes and "a 10-epoch result" in notes
