@@ -335,10 +335,11 @@ def curve(runs: list[Run], column: str) -> list[float]:
     return [100 * statistics.fmean(p[e] for p in per_run) for e in epochs]
 
 
-def improving(groups: dict[str, Group]) -> list[str]:
+def improving(groups: dict[str, Group]) -> tuple[list[str], int]:
     """'label (+0.4 points in the last 2 of 10 epochs, validation)' for every group still
-    rising at the end (on validation where runs have a split, else on test)."""
-    out = []
+    rising at the end (on validation where runs have a split, else on test), and the most
+    epochs such a group trained."""
+    out, most = [], 0
     for label, grp in groups.items():
         runs = [r for r in grp.counted if r.status != Status.STALLED]
         column = "val_acc" if runs and all(r.summary.val_images for r in runs) else "test_acc"
@@ -349,7 +350,8 @@ def improving(groups: dict[str, Group]) -> list[str]:
             where = "validation" if column == "val_acc" else "test"
             out.append(f"{label} (+{rise:.2f} points in the last {window} of {len(values)} "
                        f"epochs, {where})")  # fmt: skip
-    return out
+            most = max(most, len(values))
+    return out, most
 
 
 def _trained(group: Group) -> tuple[int, int]:
@@ -540,6 +542,13 @@ def grouped_table(
             f"optimistic_best: the best test {metric} over epochs, chosen on the test set "
             "itself: biased upwards, not a result"
         )
+    rising, epochs = improving(g.groups)
+    if rising:
+        notes.append(
+            f"still improving (mean accuracy rose more than {STILL_IMPROVING:g} points over the "
+            f"last 20% of epochs): a {epochs}-epoch result, not a converged one: "
+            + "; ".join(rising)
+        )
     left = [r for grp in g.groups.values() for r in grp.left_out]
     if left:
         notes.append("not in the numbers: " + ", ".join(f"{r.name} ({r.status})" for r in left))
@@ -560,13 +569,6 @@ def grouped_table(
             "counts the others; stall counts are compared with Fisher's exact test, and no "
             "t-test or t interval is computed against a group that stalled in every run; "
             "diverged: stopped, left out"
-        )
-    rising = improving(g.groups)
-    if rising:
-        notes.append(
-            f"still improving (mean accuracy rose more than {STILL_IMPROVING:g} points over the "
-            f"last 20% of epochs): a {len(next(iter(g.groups.values())).runs[0].metrics)}-epoch "
-            "result, not a converged one: " + "; ".join(rising)
         )
     if any(r.interval == "bootstrap" for r in group_data):
         notes.append(
@@ -692,7 +694,7 @@ def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
     nets = list(dict.fromkeys(r.summary.net for r in members))
     columns = ["net", "site", "param"]
     columns += [f"{lab} {s}" for lab in groups for s in ("mean", "std", "n")]
-    rows = []
+    rows, split = [], []
     for net in nets:
         on_net = [r for r in members if r.summary.net == net]
         keys = dict.fromkeys(
@@ -709,6 +711,10 @@ def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
                 if vals:
                     d = stats.describe(vals)
                     row += [_r(d.mean, 4), _r(d.std, 4), d.n]
+                    if disagree(vals):
+                        label = next(lab for lab, rs in groups.items() if rs is runs)
+                        shown = ", ".join(f"{v:.2f}" for v in sorted(vals))
+                        split.append(f"{label} {site} {key} ({shown})")
                 else:
                     row += [None, None, 0]
             rows.append(row)
@@ -716,10 +722,25 @@ def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
         "mean over seeds of each run's value at the last epoch; channel-wise parameters: "
         "the mean over the site's channels first; n: distinct seeds"
     )
+    notes = [note]
+    if split:
+        notes.append(
+            "seeds disagree (signs differ, or the seeds spread wider than the mean is large): "
+            "the mean describes no run there: " + "; ".join(split)
+        )
     brief = [Brief(c, "{}", (c,)) for c in ("net", "site", "param")]
     brief += [Brief(f"{lab} (n)", "{} ± {} ({})", tuple(f"{lab} {s}" for s in ("mean", "std", "n")),
                     number=".3f") for lab in groups]  # fmt: skip
-    return Table(f"Learned activation parameters by site: {name}", columns, rows, [note], brief)
+    return Table(f"Learned activation parameters by site: {name}", columns, rows, notes, brief)
+
+
+def disagree(values: list[float]) -> bool:
+    """Seeds that learned different things: values of both signs, or a spread (max - min)
+    wider than the mean's size (e.g. 0.02, 0.05, 0.08, 1.39, 1.94: mean 0.70)."""
+    if len(values) < 2:
+        return False
+    low, high = min(values), max(values)
+    return (low < 0 < high) or high - low > abs(statistics.fmean(values))
 
 
 def per_net(groups: dict[str, list[Run]]) -> dict[str, list[Run]]:
@@ -853,3 +874,48 @@ def build_tables(
 ) -> list[Table]:
     """compare(...)'s tables."""
     return compare(runs, group_by, per_run, baseline, metric).tables
+
+
+# He et al. 2015 ("Delving deep into rectifiers", Table 1): the channel-shared PReLU learned
+# its largest slope in the first conv layer (0.681), smaller ones deeper.
+HE_FIRST_SLOPE = 0.681
+
+
+@dataclass
+class SlopePattern:
+    group: str
+    net: str
+    first: str  # the first site
+    first_mean: float  # its slope, mean over seeds
+    deepest_max: tuple[str, float]  # the deeper site with the largest mean slope
+    largest_in: int  # seeds where the first site had the largest slope
+    seeds: int
+
+    @property
+    def agrees(self) -> bool:
+        """With He et al.: the first site's slope the largest in every seed."""
+        return self.largest_in == self.seeds
+
+
+def slope_pattern(g: Grouping) -> list[SlopePattern]:
+    """Per channel-shared PReLU group and net, seed by seed: is the first site's learned
+    slope the largest, as in He et al. 2015?"""
+    out = []
+    for label, runs in per_net({k: grp.counted for k, grp in g.groups.items()}).items():
+        shared = [r for r in runs if r.cfg.activation.name == "prelu"
+                  and not r.cfg.activation.per_channel and r.summary.slopes]  # fmt: skip
+        if not shared:
+            continue
+        # He et al.'s pattern is over conv layers (their fully connected ones differ)
+        sites = [s for s in shared[0].summary.slopes if s.startswith("conv")]
+        if len(sites) < 2:
+            continue
+        means = {s: statistics.fmean(r.summary.slopes[s].mean for r in shared) for s in sites}
+        deeper = max(sites[1:], key=means.__getitem__)
+        largest = sum(
+            all(r.summary.slopes[sites[0]].mean >= r.summary.slopes[s].mean for s in sites[1:])
+            for r in shared
+        )
+        out.append(SlopePattern(label, shared[0].summary.net, sites[0], means[sites[0]],
+                                (deeper, means[deeper]), largest, len(shared)))  # fmt: skip
+    return out

@@ -141,7 +141,8 @@ def _final_slopes(run: Run) -> dict[str, list[float]]:
 
 def slopes(g: Grouping) -> Plot:
     """Learned a per site at the end of training: channel-shared vs channel-wise side by side
-    (channel-wise: mean over channels), error bars: std over seeds."""
+    (channel-wise: mean over channels); bars: mean over seeds, dots: every seed (a bimodal
+    site shows as two clusters, not as an error bar past zero)."""
     groups = _prelu_groups(g)
     prelu = [r for runs in groups.values() for r in runs]
     nets = list(dict.fromkeys(r.summary.net for r in prelu))
@@ -160,12 +161,17 @@ def slopes(g: Grouping) -> Plot:
             mean = [statistics.fmean(m) for m in means]
             std = [statistics.stdev(m) if len(m) > 1 else 0.0 for m in means]
             x = np.arange(len(sites)) + (j - (len(variants) - 1) / 2) * width
-            ax.bar(x, mean, width, yerr=std, capsize=3, label=f"{variant} (n={len(per_seed)})")
+            bars = ax.bar(x, mean, width, alpha=0.55, label=f"{variant} (n={len(per_seed)})")
+            for xi, seeds in zip(x, means, strict=True):
+                ax.scatter([xi] * len(seeds), seeds, s=14, color=bars.patches[0].get_facecolor(),
+                           edgecolors="k", linewidths=0.5, alpha=1.0, zorder=3)  # fmt: skip
             data[f"{net}/{variant}"] = dict(zip(sites, mean, strict=True))
+            data[f"{net}/{variant}/seeds"] = dict(zip(sites, means, strict=True))
+            data[f"{net}/{variant}/std"] = dict(zip(sites, std, strict=True))
         ax.set_xticks(range(len(sites)), sites)
         ax.axhline(0, color="k", lw=0.8)
         ax.set(
-            title=f"Learned PReLU slopes at the last epoch ({net})",
+            title=f"Learned PReLU slopes at the last epoch ({net}): bar = mean, dot = seed",
             xlabel="activation site",
             ylabel="a (slope for x < 0)",
         )
@@ -231,11 +237,12 @@ def slope_histograms(g: Grouping) -> Plot:
     for ax, (site, values) in zip(axes.flat, pooled.items(), strict=False):
         ax.hist(values, bins=min(30, max(5, len(values) // 3)), color="tab:purple", alpha=0.8)
         ax.axvline(statistics.fmean(values), color="k", ls="--", lw=1, label="mean")
-        ax.set(title=f"{site} ({len(values)} slopes)", xlabel="a", ylabel="channels")
+        ax.set(title=f"{site} ({len(values)} slopes)", xlabel="a (slope for x < 0)",
+               ylabel="channels, all seeds")  # fmt: skip
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(pooled) :]:
         ax.axis("off")
-    fig.suptitle("Channel-wise PReLU: learned a per channel at the last epoch")
+    fig.suptitle("Channel-wise PReLU: learned a per channel at the last epoch (seeds pooled)")
     fig.tight_layout()
     return Plot(fig, {k: sorted(v) for k, v in pooled.items()})
 
@@ -327,7 +334,7 @@ def learned_shapes(g: Grouping) -> Plot:
              for label, runs in groups.items()}  # fmt: skip
     cols = max(len(v) for v in sites.values())
     fig, axes = plt.subplots(len(groups), cols, figsize=(2.6 * cols, 2.4 * len(groups) + 0.6),
-                             squeeze=False, sharex=True)  # fmt: skip
+                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
     data: dict[str, Any] = {}
     for row, (label, runs) in enumerate(groups.items()):
         last = min(max(r["epoch"] for r in run.shapes) for run in runs)
@@ -356,13 +363,16 @@ def learned_shapes(g: Grouping) -> Plot:
             ax.axvline(0, color="k", lw=0.5)
             ax.grid(alpha=0.3)
             ax.set_title(f"{label}: {site}" if col == 0 else site, fontsize=9)
+            if row == len(groups) - 1:
+                ax.set_xlabel("x", fontsize=8)
         for col in range(len(sites[label]), cols):
             axes[row][col].axis("off")
-        axes[row][0].set_ylabel(_legend(label, runs).replace(label + " ", ""), fontsize=8)
+        axes[row][0].set_ylabel("f(x) " + _legend(label, runs).replace(label + " ", ""), fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(
         "Learned activation functions per site (line: mean over seeds of the median over "
-        "channels; band: range over channels at the last epoch)",
+        "channels; band at the last epoch: lowest to highest over every channel of every seed, "
+        "so over seeds where the parameter is shared)",
         fontsize=10,
     )
     fig.tight_layout()
@@ -404,7 +414,8 @@ def features2d(g: Grouping, points: int = 5000) -> Plot | None:
                 vmax=9.5,
             )
             where = "after" if key == "post" else "before"
-            ax.set(title=f"{label}: {where} activation", xlabel="feature 1", ylabel="feature 2")
+            ax.set(title=f"{label} (seed {run.summary.seed}): {where} activation",
+                   xlabel="feature 1", ylabel="feature 2")  # fmt: skip
         data[label] = {"run": run.path.name, "n": len(idx)}
     fig.colorbar(sc, ax=axes, ticks=range(10), label="digit class", shrink=0.6)
     fig.suptitle("LeNet++ 2-D features of the test images")
@@ -423,9 +434,15 @@ def forest(table: list[GroupRow], baseline: str) -> Plot:
         ax.plot([lo, hi], [y, y], color=color, lw=2.5, solid_capstyle="butt")
         ax.plot(r.diff_vs_baseline, y, "o", color=color, ms=7)
     ax.axvline(0, color="k", lw=1, ls="--")
+    for verdict, color in (("better (Holm p < 0.05)", "tab:green"),
+                           ("worse (Holm p < 0.05)", "tab:red"),
+                           ("not distinguishable / no test", "0.35")):  # fmt: skip
+        ax.plot([], [], "o-", color=color, label=verdict)
+    ax.legend(fontsize=8, loc="best")
     ax.set_yticks(range(len(rows)), [_forest_label(r) for r in rows])
     ax.set(
-        title=f"Difference to {baseline} in final test accuracy (95% CI)",
+        title=f"Difference to {baseline} in final test accuracy (95% interval; stalled "
+        "baselines are compared by Fisher's test, not drawn)",
         xlabel=f"points of test accuracy vs {baseline} (%)",
         ylim=(-0.7, len(rows) - 0.3),
     )

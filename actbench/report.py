@@ -22,12 +22,14 @@ CAPTIONS = {
     "seeds): speed or final quality?",
     "curves.png": "Test accuracy and training loss per epoch (band: ±1 std over seeds)",
     "final_acc.png": "Final test accuracy, one dot per seed",
-    "slopes.png": "Learned PReLU slopes per site at the last epoch",
+    "slopes.png": "Learned PReLU slopes per site at the last epoch (bar: mean over seeds; dots: "
+    "each seed)",
     "slope_trajectories.png": "PReLU slopes over epochs (epoch 0: initial value)",
-    "slope_hist.png": "Channel-wise PReLU: distribution of the per-channel slopes",
+    "slope_hist.png": "Channel-wise PReLU: distribution of the per-channel slopes (seeds pooled)",
     "activations.png": "The activation functions, PReLU with its learned slopes",
     "learned_shapes.png": "Learned activation functions per site: at initialisation, after "
-    "the first epoch and after the last (band: lowest to highest over channels)",
+    "the first epoch and after the last (band: lowest to highest over the channels of every "
+    "seed)",
     "features2d.png": "LeNet++ 2-D features of the test images",
     "lr_sensitivity.png": "Validation accuracy against the learning rate: every trial a dot, "
     "pruned trials an x where they stopped, the chosen trial circled",
@@ -156,7 +158,18 @@ def build(c: Comparison, plots: list[str]) -> str:
             lines += [f"![{CAPTIONS[name]}]({name})", ""]
     learned = c.learned
     if learned:
-        lines += ["## Learned activation parameters", "", render(learned, "markdown"), ""]
+        lines += ["## Learned activation parameters", ""]
+        for p in compare.slope_pattern(g):
+            verdict = "agrees with" if p.agrees else "disagrees with"
+            lines += [
+                f"- **{p.group}** on {p.net}: the first site's slope ({p.first}) is "
+                f"{p.first_mean:.3f} on average and the largest of the conv sites in "
+                f"{p.largest_in} of {p.seeds} seeds (deeper conv sites reach "
+                f"{p.deepest_max[1]:.3f} at {p.deepest_max[0]}). He et al. (2015, Table 1) "
+                "found the first conv layer's channel-shared slope the largest "
+                f"({compare.HE_FIRST_SLOPE}): this {verdict} that pattern."
+            ]
+        lines += ["", render(learned, "markdown"), ""]
         if "learned_shapes.png" in plots:
             lines += [f"![{CAPTIONS['learned_shapes.png']}](learned_shapes.png)", ""]
     lines += [
