@@ -174,6 +174,8 @@ def _scale(groups: list[Group]) -> float:
 
 
 def _r(x: float | None, digits: int = 3) -> float | None:
+    """Per-run values and parameters kept to `digits` decimals; group statistics are kept
+    whole and rounded once, where they are rendered."""
     return None if x is None else round(x, digits)
 
 
@@ -355,9 +357,11 @@ def improving(groups: dict[str, Group]) -> tuple[list[str], int]:
 
 
 def _trained(group: Group) -> tuple[int, int]:
-    """(runs that trained, counted runs): a stalled run is a failure to train."""
-    counted = group.counted
-    return sum(r.status != Status.STALLED for r in counted), len(counted)
+    """(seeds that trained, seeds counted), like n: a stalled run is a failure to train (a
+    seed trained twice counts as trained if any of its runs did)."""
+    seeds = group.by_seed()
+    trained = sum(any(r.status != Status.STALLED for r in runs) for runs in seeds.values())
+    return trained, len(seeds)
 
 
 def versus(a: Group, b: Group, metric: str, scale: float) -> GroupRow:
@@ -383,33 +387,35 @@ def versus(a: Group, b: Group, metric: str, scale: float) -> GroupRow:
         row.test = diff.test
         return row
     constant = [g.label for g, f in ((a, fa), (b, fb)) if len(set(f.values())) == 1]
-    row.diff_vs_baseline = _r(diff.diff_mean * scale) if diff.diff_mean is not None else None
+    row.diff_vs_baseline = (diff.diff_mean * scale) if diff.diff_mean is not None else None
     paired = diff.test.startswith("paired")
     if constant:
         row.test = f"none (zero variance in {', '.join(constant)}): bootstrap interval only"
         interval = stats.bounded_diff_interval(fa, fb, 100 / scale) if paired else None
         if interval is not None:
-            row.diff_ci95_low, row.diff_ci95_high = (_r(x * scale) for x in interval)
+            row.diff_ci95_low, row.diff_ci95_high = ((x * scale) for x in interval)
             row.interval = "bootstrap"
         return row
     scaled = diff.scaled(scale)
     row.test, row.interval = diff.test, "t"
-    row.diff_ci95_low, row.diff_ci95_high = _r(scaled.ci_low), _r(scaled.ci_high)
+    if diff.p_t is None:  # paired, every seed differs by the same amount: sd 0, no t test
+        row.test = "none (the same difference in every seed)"
+    row.diff_ci95_low, row.diff_ci95_high = (scaled.ci_low), (scaled.ci_high)
     row.p_t, row.p_wilcoxon = _p(diff.p_t), _p(diff.p_wilcoxon)
     if scaled.ci_low is not None and (scaled.ci_low < -100 or scaled.ci_high > 100):
         interval = stats.bounded_diff_interval(fa, fb, 100 / scale) if paired else None
         if interval is not None:  # the t interval leaves what accuracies allow
-            row.diff_ci95_low, row.diff_ci95_high = (_r(x * scale) for x in interval)
+            row.diff_ci95_low, row.diff_ci95_high = ((x * scale) for x in interval)
             row.interval = "bootstrap"
     if paired:
         d = [fa[s] - fb[s] for s in sorted(fa)]
         effect = stats.effect_size(d)
-        row.effect_size = None if effect is None else round(effect, 2)
+        row.effect_size = effect
         won, _, matched = stats.wins(fa, fb) if metric == "accuracy" else stats.wins(fb, fa)
         row.wins = f"{won} of {matched}"
         sd = statistics.stdev(d) if len(d) > 1 else None
         detectable = stats.mde(sd, len(d)) if sd else None
-        row.mde = _r(detectable * scale) if detectable is not None else None
+        row.mde = (detectable * scale) if detectable is not None else None
     return row
 
 
@@ -480,19 +486,19 @@ def group_rows(g: Grouping, metric: str, baseline: str | None) -> tuple[list[Gro
         d = stats.describe(final).scaled(scale)
         b = stats.describe(list(seed_values(grp, _best, metric).values())).scaled(scale)
         row.n = d.n
-        row.final_mean, row.final_std = _r(d.mean), _r(d.std)
+        row.final_mean, row.final_std = (d.mean), (d.std)
         if d.ci_low is not None and d.ci_high is not None:  # an accuracy stays in 0..100
-            row.ci95_low, row.ci95_high = _r(max(d.ci_low, 0.0)), _r(min(d.ci_high, 100.0))
-        row.best_mean, row.best_std = _r(b.mean), _r(b.std)
-        row.final_min, row.final_max = _r(d.min), _r(d.max)
+            row.ci95_low, row.ci95_high = (max(d.ci_low, 0.0)), (min(d.ci_high, 100.0))
+        row.best_mean, row.best_std = (b.mean), (b.std)
+        row.final_min, row.final_max = (d.min), (d.max)
         trained = [r for r in grp.counted if r.status != Status.STALLED]
         if trained:
-            row.trained_mean = _r(statistics.fmean(_count(r, _final, metric) for r in trained)
+            row.trained_mean = (statistics.fmean(_count(r, _final, metric) for r in trained)
                                   * scale)  # fmt: skip
         selected = seed_values(grp, _selected, metric)
         if selected:
             sel = stats.describe(list(selected.values())).scaled(scale)
-            row.selected_mean, row.selected_std = _r(sel.mean), _r(sel.std)
+            row.selected_mean, row.selected_std = (sel.mean), (sel.std)
         row.train_s_mean = _r(statistics.fmean(r.summary.train_seconds for r in grp.counted), 1)
     holm_verdicts(family, higher)
     rows.sort(key=lambda r: _sort_key(r.final_mean, metric))
@@ -648,6 +654,13 @@ def _per_seed(pairs: Any) -> list[float]:
     for seed, value in pairs:
         by_seed.setdefault(seed, []).append(value)
     return [statistics.fmean(v) for v in by_seed.values()]
+
+
+def baseline_of(c: Comparison, label: str) -> str | None:
+    """The baseline group that `label` is compared with (per net, per data set, ...)."""
+    if c.baseline is None:
+        return None
+    return _baseline_for(label, list(c.grouping.groups), c.baseline, c.grouping.keys)
 
 
 def default_baseline(g: Grouping) -> str | None:

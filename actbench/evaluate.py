@@ -21,6 +21,7 @@ def evaluate_run(path: Path, data_dir: Path | None = None) -> tuple[Evaluation, 
     cfg = record.cfg
     cfg.train.device = "auto"  # the machine evaluating may differ from the one that trained
     cfg.train.compile = False
+    cfg.train.eval_test = True  # a tuning trial never read the test set; evaluating does
     if data_dir is not None:
         cfg.data.root = str(data_dir)
     if (path / MODEL).is_file():

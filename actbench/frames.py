@@ -8,7 +8,15 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from actbench.config import flatten
-from actbench.rundir import IDENTITY, METRIC_FIELDS, PARAM_FIELDS, SLOPE_FIELDS, Run, collect
+from actbench.rundir import (
+    IDENTITY,
+    METRIC_FIELDS,
+    PARAM_FIELDS,
+    SLOPE_FIELDS,
+    VAL_FIELDS,
+    Run,
+    collect,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +61,7 @@ def load_metrics(*paths: Paths) -> pd.DataFrame:
     import pandas as pd
 
     rows = [{**_keys(r), **m} for r in runs(*paths) for m in r.metrics]
-    return pd.DataFrame(rows, columns=[*KEYS, *METRIC_FIELDS])
+    return pd.DataFrame(rows, columns=[*KEYS, *METRIC_FIELDS, *VAL_FIELDS])
 
 
 def load_slopes(*paths: Paths) -> pd.DataFrame:

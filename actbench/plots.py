@@ -3,6 +3,7 @@ Each function returns the figure and the numbers it drew (read from the run file
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from actbench.compare import Comparison, Grouping, GroupRow, grouping, per_net
-from actbench.rundir import Run, Status
+from actbench.rundir import CHANCE, STALL_MARGIN, Run, Status
 
+STALLED_PCT = 100 * (CHANCE + STALL_MARGIN)  # below it a run learned nothing (rundir)
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
 
 
@@ -55,6 +57,23 @@ def _forest_label(row: GroupRow) -> str:
     return f"{row.group} (n={row.n}{extra})"
 
 
+FOCUS_GAP = 20.0  # points: values this far below every trained run's are drawn off scale
+
+
+def _focus(ax: Any, trained: list[float], stalled: dict[str, float]) -> None:
+    """Keep the y axis on the trained runs' range when stalled runs sit far below it: the
+    differences that matter stay visible, and each stalled group is marked at the bottom
+    edge with its value (a marked break)."""
+    if not trained or not stalled or min(stalled.values()) > min(trained) - FOCUS_GAP:
+        return
+    low, high = min(trained), max(trained)
+    pad = max(0.5, 0.1 * (high - low))
+    ax.set_ylim(low - 2 * pad, min(100.0, high + pad))
+    for i, (label, value) in enumerate(stalled.items()):
+        ax.annotate(f"▼ {label}: {value:.2f}% (stalled, off scale)", xy=(0.01, 0.02 + 0.06 * i),
+                    xycoords="axes fraction", fontsize=8, color="tab:red")  # fmt: skip
+
+
 def curves(g: Grouping, metric: str = "accuracy") -> Plot:
     """Test accuracy (or error) and training loss per epoch; band: ±1 std over seeds."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -74,6 +93,10 @@ def curves(g: Grouping, metric: str = "accuracy") -> Plot:
             (line,) = ax.plot(x, mean, marker="o", ms=3, label=_legend(label, members))
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         data[label] = {"test": acc.mean(0).tolist(), "train_loss": loss.mean(0).tolist()}
+    if metric == "accuracy":
+        stalled = {k: v["test"][-1] for k, v in data.items() if v["test"][-1] < STALLED_PCT}
+        kept = [x for k, v in data.items() if k not in stalled for x in v["test"]]
+        _focus(ax_acc, kept, stalled)
     ax_acc.set(
         title=f"Test {metric} per epoch (mean ± 1 std over seeds)",
         xlabel="epoch",
@@ -115,6 +138,10 @@ def final_accuracy(g: Grouping) -> Plot:
     if len(seeds) > 1:
         for points in by_seed.values():
             ax.plot(*zip(*points, strict=True), color="0.6", lw=0.6, alpha=0.6, zorder=2)
+    stalled_groups = {k: statistics.fmean(v) for k, v in data.items()
+                      if all(a < STALLED_PCT for a in v)}  # fmt: skip
+    kept = [a for k, v in data.items() if k not in stalled_groups for a in v if a >= STALLED_PCT]
+    _focus(ax, kept, stalled_groups)
     ax.set_xticks(range(len(groups)), list(groups), rotation=20, ha="right")
     ax.set(
         title="Final test accuracy, one dot per seed (bar: mean; x: stalled; lines join a seed)",
@@ -551,24 +578,34 @@ def lr_sensitivity(studies: list[Any], objective: str = "validation accuracy") -
     return Plot(fig, data)
 
 
+def _per_seed_metrics(runs: list[Run]) -> dict[int, list[dict[int, float]]]:
+    """seed -> each of its runs' test accuracy (%) by epoch (repeats of a seed averaged by
+    the caller, as compare does)."""
+    out: dict[int, list[dict[int, float]]] = {}
+    for r in runs:
+        out.setdefault(r.summary.seed, []).append(
+            {int(m["epoch"]): 100 * m["test_acc"] for m in r.metrics}
+        )
+    return out
+
+
 def gap(c: Comparison) -> Plot | None:
     """Each group's paired difference to the baseline per epoch (mean over matched seeds,
     band: its 95% t interval): whether an advantage is speed or final quality."""
     from actbench import stats
+    from actbench.compare import baseline_of
 
-    base = next((r.group for r in c.rows if r.verdict == "baseline"), None)
-    if base is None:
-        return None
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    data: dict[str, Any] = {}
     by_seed = {
         label: {
-            r.summary.seed: {int(m["epoch"]): 100 * m["test_acc"] for m in r.metrics}
-            for r in grp.counted
+            seed: {e: statistics.fmean(m.get(e, math.nan) for m in ms) for e in ms[0]}
+            for seed, ms in _per_seed_metrics(grp.counted).items()
         }
         for label, grp in c.grouping.groups.items()
     }
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    data: dict[str, Any] = {}
-    for i, row in enumerate(r for r in c.rows if r.group != base and r.n):
+    shown = [(r, baseline_of(c, r.group)) for r in c.rows if r.n]
+    for i, (row, base) in enumerate((r, b) for r, b in shown if b and b != r.group):
         seeds = sorted(set(by_seed[row.group]) & set(by_seed[base]))
         epochs = sorted(set.intersection(*(set(by_seed[g][s]) for g in (row.group, base)
                                            for s in seeds))) if seeds else []  # fmt: skip
@@ -581,7 +618,8 @@ def gap(c: Comparison) -> Plot | None:
         if not epochs:
             continue
         color = f"C{i % 10}"
-        ax.plot(epochs, means, marker="o", ms=3, color=color, label=f"{row.group} (n={len(seeds)})")
+        label = f"{row.group} - {base} (n={len(seeds)})"
+        ax.plot(epochs, means, marker="o", ms=3, color=color, label=label)
         ax.fill_between(epochs, lows, highs, color=color, alpha=0.15)
         data[row.group] = {"epochs": epochs, "mean": means, "low": lows, "high": highs}
     if not data:
@@ -591,8 +629,8 @@ def gap(c: Comparison) -> Plot | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
         xlabel="epoch",
-        ylabel=f"test accuracy minus {base}'s (points)",
-        title=f"Paired difference to {base} per epoch (band: 95% t interval over seeds)",
+        ylabel=f"test accuracy minus the baseline's ({c.baseline}), points",
+        title="Paired difference to the baseline per epoch (band: 95% t interval over seeds)",
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -83,7 +83,8 @@ def sentence(r: GroupRow, baseline: str, base: GroupRow | None = None) -> str:
             f"Holm {_p(r.p_holm)}); no accuracy difference is tested against runs that all "
             f"stalled. {r.group} reached {mean}."
         )
-    if r.diff_vs_baseline is None or r.diff_ci95_low is None or r.diff_ci95_high is None:
+    tested = r.verdict in ("better", "worse", "not distinguishable")
+    if not tested or None in (r.diff_vs_baseline, r.diff_ci95_low, r.diff_ci95_high):
         return f"**{r.group}**: {mean}; {r.verdict} against {baseline}{ran}."
     diff, lo, hi = r.diff_vs_baseline, r.diff_ci95_low, r.diff_ci95_high
     how = f"paired over {r.n} seeds" if (r.test or "").startswith("paired") else "Welch's t-test"
@@ -143,8 +144,10 @@ def build(c: Comparison, plots: list[str]) -> str:
     if c.top:
         lines += [top_sentence(c), ""]
     if baseline is not None:
-        base = next((r for r in c.rows if r.verdict == "baseline"), None)
-        lines += [f"- {sentence(r, baseline, base)}" for r in c.rows]
+        by_label = {r.group: r for r in c.rows}
+        for r in c.rows:
+            base = compare.baseline_of(c, r.group) or baseline
+            lines.append(f"- {sentence(r, base, by_label.get(base))}")
     else:
         lines += [
             f"- **{r.group}**: {r.final_mean:.2f}% over {r.n} seeds"

@@ -639,8 +639,8 @@ class RunDir:
         raise RunLocked(f"could not lock {self.path}")
 
     def lock_owner(self) -> dict[str, Any] | None:
-        try:
-            owner = json.loads(self.lock_path.read_text())
+        try:  # never through a symlink, never blocking on a FIFO
+            owner = json.loads(_read_bytes(self.lock_path))
         except (OSError, ValueError):
             return None
         ok = isinstance(owner, dict) and isinstance(owner.get("pid"), int)
@@ -761,6 +761,10 @@ class RunDir:
         path = self.path / name
         if not path.is_file():
             raise ActbenchError(f"{self.path}: no {name} to load")
+        try:
+            _check_regular(path)
+        except ValueError as exc:
+            raise ActbenchError(f"refusing to load {path}: {exc}") from None
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:

@@ -44,6 +44,7 @@ class StopFlag:
 
 
 _active: StopFlag | None = None  # the flag of the outermost interruptible() in this process
+last_signal: int | None = None  # the last SIGINT / SIGTERM this process received
 
 
 @contextlib.contextmanager
@@ -58,6 +59,8 @@ def interruptible() -> Iterator[StopFlag]:
     flag = StopFlag()
 
     def handler(signum: int, _frame: Any) -> None:
+        global last_signal
+        last_signal = signum
         if flag.signum is not None:
             os._exit(128 + signum)
         flag.signum = signum
@@ -240,7 +243,7 @@ def _train_epochs(
     """execute's body, under the run's lock; `rows` collects the epochs as they end."""
     cfg = trainer.cfg
     prune = None
-    if trial is not None:
+    if trial is not None and trial.pruner != "none":  # without a pruner: no study to open
         from actbench.pruning import judge
 
         prune = judge(trial)
@@ -346,6 +349,7 @@ def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Tr
         Status.STALLED: "already completed (stalled near chance); nothing to resume",
         Status.DIVERGED: "diverged; resuming would diverge again (train anew with a lower lr)",
         Status.RUNNING: f"still running (process {record.summary.pid})",
+        Status.PRUNED: "a tuning trial its pruner stopped; it is kept as evidence, as it is",
     }.get(record.status)
     if why is not None:
         raise ActbenchError(f"{path}: {why}")

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ MAX_RUNS = 100_000
 # convs parallelise poorly inside one process.
 THREADS_PER_WORKER = {"lenet": 1, "lenetpp": 1}
 NOT_STARTED = "not started; run the sweep again to train it"
+WORKER_LOST = "its worker process died; run the sweep again to resume it"
 EXIT_INTERRUPTED = 130  # a worker whose parent died
 
 
@@ -267,6 +269,8 @@ def _init_worker(queue: Any, stop: Any = None, parent: int | None = None) -> Non
     # A terminal's Ctrl-C reaches every process of the group: the run in progress handles
     # it (runner.interruptible); an idle worker has nothing to stop and stays quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM to an idle worker (the group's, or the pool ending): leave without a trace.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(EXIT_INTERRUPTED))
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
@@ -345,6 +349,10 @@ def train_one(
     finally:
         run.unlock()
         _idle.set()
+        if _stop is not None and runner.last_signal == signal.SIGTERM:
+            # A pool worker told to terminate: its run is saved (interrupted); leave now,
+            # as the pool that sent it expects, rather than wait for work that never comes.
+            os._exit(EXIT_INTERRUPTED)
     return ended(name, summary)
 
 
@@ -449,8 +457,12 @@ def _pool(
             for fut in done:
                 if fut.cancelled():
                     report(Outcome(names[fut], Ending.INTERRUPTED, NOT_STARTED))
-                else:
+                    continue
+                try:
                     report(fut.result())
+                except BrokenProcessPool:  # a worker was killed (OOM, a signal to it alone)
+                    halt.set()
+                    report(Outcome(names[fut], Ending.INTERRUPTED, WORKER_LOST))
         _drain(queue, on_event)
 
 

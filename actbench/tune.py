@@ -5,6 +5,7 @@ settings over fresh seeds. Optuna is imported only here and in pruning.py."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
@@ -169,6 +170,9 @@ def load(
     objective = _choice(spec_path, spec, "objective", tuple(OBJECTIVES), "val_acc")
     if sampler == "grid" and not all(p.choices for p in space.values()):
         raise ActbenchError(f"{spec_path}: sampler grid needs a list of values for every key")
+    if sampler == "grid" and n_trials > math.prod(len(p.choices) for p in space.values()):
+        points = math.prod(len(p.choices) for p in space.values())
+        raise ActbenchError(f"{spec_path}: the grid has {points} points; trials must be <= it")
     if pruner != "none" and len(seeds) > 1:
         raise ActbenchError(f"{spec_path}: a pruner judges one run per trial; give one seed")
     sampler_seed = spec.get("sampler_seed", 0)
@@ -186,7 +190,14 @@ def load(
         for p in space.values():  # every bound and choice must make a valid config
             for value in p.choices or (p.low, p.high):
                 _trial_config(spec_path, _with(data, {p.key: value}), seeds[0])
-        label = sw.run_name(cfg, extra).rsplit("-s", 1)[0]
+        label = "-".join([cfgmod.activation_label(cfg.activation), cfg.model.net,
+                          cfg.data.dataset, *extra])  # fmt: skip
+        longest = _run_name(label, MAX_TRIALS - 1, max(seeds))
+        if len(longest) > cfgmod.MAX_NAME:
+            raise ActbenchError(
+                f"{spec_path}: trial run names would be {len(longest)} characters ({longest[:40]}"
+                f"...), more than {cfgmod.MAX_NAME}; shorten the axis values"
+            )
         studies.append(StudyPlan(label, data, values))
     dupes = {s.name for s in studies if [t.name for t in studies].count(s.name) > 1}
     if dupes:
@@ -233,15 +244,19 @@ def open_storage(url: str) -> Any:
         raise ActbenchError(f"--storage {url}: cannot be opened ({first})") from None
 
 
-def _sampler(tune: Tune) -> Any:
+def _sampler(tune: Tune, offset: int) -> Any:
+    """The study's sampler, seeded with sampler_seed plus the trials it already holds: the
+    same seed for every study at the same stage (paired start-up trials), and a resumed
+    study does not replay the trials it has."""
     import optuna
 
+    seed = tune.sampler_seed + offset
     if tune.sampler == "grid":
         grid = {k: list(p.choices) for k, p in tune.space.items()}
-        return optuna.samplers.GridSampler(grid, seed=tune.sampler_seed)
+        return optuna.samplers.GridSampler(grid, seed=seed)
     if tune.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=tune.sampler_seed)
-    return optuna.samplers.TPESampler(seed=tune.sampler_seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def _run_name(study: str, number: int, seed: int) -> str:
@@ -281,31 +296,45 @@ def run(
     owner.lock()
     try:
         atomic_write(folder / TUNE_SPEC, cfgmod.dump_mapping(tune.spec))
-        studies = {
-            s.name: optuna.create_study(
+        epochs = cfgmod.from_mapping(tune.studies[0].data).train.epochs
+        studies = {}
+        for s in tune.studies:
+            held = _held(rdb, s.name)
+            studies[s.name] = optuna.create_study(
                 storage=rdb,
                 study_name=s.name,
                 direction="maximize",
-                sampler=_sampler(tune),
-                pruner=make_pruner(tune.pruner, 1),
+                sampler=_sampler(tune, held),
+                pruner=make_pruner(tune.pruner, epochs),  # as the workers judge (TPE reads it)
                 load_if_exists=True,
             )
-            for s in tune.studies
-        }
         progress = Progress()
-        while not progress.interrupted:
-            batch = _next_round(tune, studies, url, progress.stuck)
-            if not batch.runs:
-                break
-            outcomes = sw.execute(batch, folder, workers, on_event, on_outcome, False, threads,
-                                  ray)  # fmt: skip
-            progress.outcomes += outcomes
-            progress.interrupted = _tell(tune, studies, batch, outcomes, folder, progress.stuck)
+        from actbench.runner import interruptible
+
+        with interruptible() as stop:  # one flag for every round: no signal lost between
+            while not progress.interrupted:
+                batch = _next_round(tune, studies, url, progress.stuck)
+                if not batch.runs:
+                    break
+                outcomes = sw.execute(batch, folder, workers, on_event, on_outcome, False,
+                                      threads, ray)  # fmt: skip
+                progress.outcomes += outcomes
+                progress.interrupted = (
+                    _tell(tune, studies, batch, outcomes, folder, progress.stuck) or stop()
+                )
         if not progress.interrupted and all(_finished(s) >= tune.trials for s in studies.values()):
             progress.tuned = write_tuned(tune, studies, folder)
         return progress
     finally:
         owner.unlock()
+
+
+def _held(storage: Any, name: str) -> int:
+    """How many trials the study `name` holds already (0: a new study)."""
+    try:
+        return len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+    except KeyError:
+        return 0
 
 
 def _finished(study: Any) -> int:
@@ -330,7 +359,8 @@ def _next_round(
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if (plan.name, t.number) not in stuck
         ]
-        if not running and _finished(study) + len(stuck) < tune.trials:
+        held = sum(name == plan.name for name, _ in stuck)
+        if not running and _finished(study) + held < tune.trials:
             distributions = {k: p.distribution() for k, p in tune.space.items()}
             running = [study.ask(distributions)]
         for trial in running:
@@ -358,6 +388,11 @@ def _tell(
 
     from actbench.rundir import load_run
 
+    def tell(study: Any, number: int, *args: Any, **kwargs: Any) -> None:
+        # GridSampler stops the study once its grid is done (after recording the trial)
+        with contextlib.suppress(RuntimeError):
+            study.tell(number, *args, skip_if_finished=True, **kwargs)
+
     ended = {o.name: o for o in outcomes}
     if any(o.status == Ending.INTERRUPTED for o in outcomes):
         return True
@@ -373,15 +408,19 @@ def _tell(
             continue
         study = studies[study_name]
         if any(e in (Ending.FAILED, Ending.DAMAGED, Ending.MISMATCH) for e in endings):
-            study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+            tell(study, number, state=TrialState.FAIL)
             continue
         summaries = [load_run(folder / n).summary for n in names]
         if any(s.status == Status.PRUNED for s in summaries):
-            study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+            tell(study, number, state=TrialState.PRUNED)
             continue
-        # a diverged run (lr too high) scores what it reached, never better than chance
-        values = [OBJECTIVES[tune.objective](s) or 0.0 for s in summaries]
-        study.tell(number, statistics.fmean(values), skip_if_finished=True)
+        # a diverged run (lr too high) scores 0: what it reached before blowing up must not
+        # make its settings the best
+        values = [
+            0.0 if s.status == Status.DIVERGED else OBJECTIVES[tune.objective](s) or 0.0
+            for s in summaries
+        ]
+        tell(study, number, statistics.fmean(values))
     return False
 
 
@@ -401,7 +440,9 @@ def write_tuned(tune: Tune, studies: dict[str, Any], folder: Path) -> Path:
     variants = []
     for plan in tune.studies:
         study = studies[plan.name]
-        if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+        from optuna.trial import TrialState
+
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise ActbenchError(f"study {plan.name}: no trial completed; nothing to choose")
         settings = plan.axes | dict(study.best_trial.params)
         variants.append({"name": plan.name, "set": settings})
@@ -480,7 +521,9 @@ def results(folder: Path, runs: list[Any]) -> list[StudyResult]:
         status = next((s for s in _WORST_FIRST if s in statuses), Status.COMPLETED)
         values = [objective(r.summary) for r in members]
         value = None
-        if status in (Status.COMPLETED, Status.DIVERGED) and None not in values:
+        if status == Status.DIVERGED:
+            value = 0.0  # as the study was told
+        elif status == Status.COMPLETED and None not in values:
             value = statistics.fmean(v for v in values if v is not None)
         elif status == Status.PRUNED:  # where it was stopped: drawn, never chosen
             value = members[0].summary.final_val_acc
