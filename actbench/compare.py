@@ -40,6 +40,9 @@ def fields(run: Run) -> dict[str, Any]:
     return {"activation": s.activation, "net": s.net, "dataset": s.dataset, **flat}
 
 
+NAMING = ("activation", "net", "dataset")  # fields that always name a group when they vary
+
+
 def default_group_keys(runs: list[Run]) -> list[str]:
     """Every field whose value differs between runs, except the seed and where-it-ran fields;
     an activation's parameters only where its label (e.g. leaky_relu(0.2)) does not already
@@ -51,9 +54,10 @@ def default_group_keys(runs: list[Run]) -> list[str]:
     ]
     plain = [k for k in varying if not k.startswith("activation.")] or ["activation"]
     keys = varying if _merges(runs, per_run, plain) else plain
-    # A field that follows from the others (tuned.yaml: each activation's own lr) splits no
-    # group: leave it out of the labels, keeping the first (the activation) always.
-    for key in list(keys[1:]):
+    # A setting that follows from the others (tuned.yaml: each activation's own lr) splits no
+    # group: leave it out of the labels (the report's configs table shows it); what a run
+    # is (activation, net, data set) always names its group.
+    for key in [k for k in keys if k not in NAMING]:
         fewer = [k for k in keys if k != key]
         if _partition(per_run, fewer) == _partition(per_run, keys):
             keys = fewer

@@ -43,9 +43,9 @@ def _one_line(result, code: int = 2) -> str:  # type: ignore[no-untyped-def]
 
 
 SWEEP = "name: sig\nbase: relu.yaml\nseeds: 2\naxes:\n  activation: [{name: relu}, {name: prelu}]\n"
-# 6,000 images x 4 epochs: a run lasts several epochs after the first, so the signal always
-# lands with runs in flight and others not started (4 runs, 2 workers)
-SLOW_RUNS = ["--set", "data.train_subset=6000", "--set", "train.epochs=4",
+# 3,000 images x 3 epochs, 4 runs on 2 workers: when the first epoch ends, two runs are in
+# flight and two not started, so at least two end interrupted whatever the machine's speed
+SLOW_RUNS = ["--set", "data.train_subset=3000", "--set", "train.epochs=3",
              "--set", "train.device=cpu"]  # fmt: skip
 
 
@@ -99,10 +99,9 @@ def _rerun_completes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_data
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_to_the_sweep_process_alone_stops_every_worker(
-    tmp_path: Path, signum: int
-) -> None:
+def test_sigterm_to_the_sweep_process_alone_stops_every_worker(tmp_path: Path) -> None:
+    """As Slurm, systemd or timeout send it (SIGINT to the parent alone: test_tune)."""
+    signum = signal.SIGTERM
     proc = _start_sweep(tmp_path)
     folder = tmp_path / "sig"
     try:
@@ -137,7 +136,8 @@ def test_workers_stop_when_the_sweep_process_is_killed(tmp_path: Path) -> None:
         proc.communicate(timeout=BOUND)
         _wait_for(lambda: not any(rundir.pid_alive(p) for p in workers))
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, if the test failed
+        with contextlib.suppress(ProcessLookupError):  # whatever is left, if the test failed
+            os.killpg(proc.pid, signal.SIGKILL)
     assert workers
     statuses = [s["status"] for s in _summaries(folder).values()]
     assert "running" not in statuses and "interrupted" in statuses  # stopped cleanly

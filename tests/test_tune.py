@@ -62,6 +62,7 @@ def _study(folder: Path, name: str) -> object:
         (("optim.momentum: [0.5, 0.9]", "optim.momentum: []"), "an empty list of choices"),
         (("trials: 2", "trials: 0"), "trials must be an integer 1..10000"),
         (("sampler: random", "sampler: bayes"), "sampler: unknown 'bayes'"),
+        (("sampler: random", "sampler: grid"), "sampler grid needs a list of values"),
         (("seeds: [1000]", "seeds: [1]"), "tuning seeds [1] are also evaluation seeds"),
         (("data.val_size: 1000, ", ""), "tuning needs a validation split"),
         (("trials: 2", "trials: 2\nbudget: 3"), "unknown key 'budget'"),
@@ -174,7 +175,7 @@ def _wait_for_no_live_run(folder: Path) -> None:
 def test_tune_resumes_after_the_driver_stops_and_records_every_trial_once(
     tmp_path: Path, how: str
 ) -> None:
-    proc = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=2000")
+    proc = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=1000")
     folder = tmp_path / "runs" / "tiny"
     try:
         _wait_for_an_epoch(folder, proc)
@@ -187,7 +188,7 @@ def test_tune_resumes_after_the_driver_stops_and_records_every_trial_once(
         assert proc.returncode == 130, err
     else:  # the workers notice their parent is gone and stop their runs (interrupted)
         _wait_for_no_live_run(folder)
-    again = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=2000")
+    again = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=1000")
     _, err = again.communicate(timeout=BOUND)
     assert again.returncode == 0, err
     _check_recorded_once(folder)
