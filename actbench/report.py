@@ -242,13 +242,13 @@ def tune_table(studies: list[Any]) -> Table:
     return Table(
         "Tuning: each study's best trial (validation accuracy, %)",
         [
-            "study",
+            "name",  # the study's
             "trials",
-            "completed",
-            "pruned",
+            Status.COMPLETED.value,  # trials with that status
+            Status.PRUNED.value,
             "diverged/failed",
             "best_val_%",
-            "trial",
+            "best_trial",
             *keys,
         ],
         rows,

@@ -46,8 +46,9 @@ def test_load_runs_gives_one_row_per_run(runs: Path) -> None:
 
 def test_long_tables(runs: Path) -> None:
     metrics = actbench.load_metrics(runs)
-    assert len(metrics) == 6 * 10 and list(metrics.columns[-7:]) == [
+    assert len(metrics) == 6 * 10 and list(metrics.columns[-9:]) == [
         "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lr",
+        "val_loss", "val_acc",
     ]  # fmt: skip
     slopes = actbench.load_slopes(runs)
     assert len(slopes) == 3 * 2  # prelu runs: epochs 0 and 10, one site, one channel

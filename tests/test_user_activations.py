@@ -182,7 +182,7 @@ def test_runs_are_read_without_importing_user_code(tmp_path: Path) -> None:
     status, table = out.stdout.split("\n", 1)
     assert status == "0 0 False"
     assert "ghost.acts.Act(w=1)" in (rep / "report.md").read_text()
-    assert "\nghost.acts.Act(w=1),2,2,97.5,0.707," in table
+    assert "\nghost.acts.Act(w=1),2,2,97.5,0.707107," in table
 
 
 def test_previous_schema_prelu_runs_read_as_learned_parameters(tmp_path: Path) -> None:
