@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
-from actbench.errors import ActbenchError
+from actbench.errors import ActbenchError, one_line_warnings
 
 if TYPE_CHECKING:
     from actbench.rundir import Summary
@@ -30,6 +30,8 @@ class _Group(TyperGroup):
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+        one_line_warnings()
 
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
@@ -148,6 +150,11 @@ def _report_end(run_path: Path, summary: Summary) -> None:
         )
     for note in summary.notes:
         _err(f"note: {note}")
+    if summary.calibration:
+        from actbench.calibrate import describe
+
+        for found in summary.calibration:
+            _err(f"note: {', '.join(found.settings)} calibrated: {describe(found)}")
 
 
 @app.command()
@@ -571,6 +578,41 @@ def export_tensorboard(
     check_can_create(out)
     for folder in export.tensorboard(_load_runs(paths), out):
         typer.echo(folder)
+
+
+@app.command()
+def calibrate(
+    config: list[str] = typer.Option(
+        ["relu.yaml", "lenetpp_relu.yaml"],
+        "--config",
+        "-c",
+        help="Config(s) whose network, batch size, device and threads to time (repeatable).",
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", "-s", help="Override a key: --set train.threads=1 (repeatable)."
+    ),
+) -> None:
+    """Time the execution paths `auto` chooses among on this machine, again, and cache the
+    fastest (what train, sweep and tune then use)."""
+    from actbench import calibrate as cal
+    from actbench import config as cfgmod
+    from actbench.calibrate import recalibrate
+    from actbench.fastpath import device_type
+
+    configs = [cfgmod.load(name, set_) for name in config]  # all checked before any timing
+    for cfg in configs:
+        found, cands = recalibrate(cfg)
+        head = f"{cfg.model.net}, batch {cfg.train.batch_size}, {device_type(cfg.train.device)}"
+        if found is None:
+            typer.echo(f"{head}: one path allowed here ({cands[0].label}); nothing to time")
+            continue
+        typer.echo(
+            f"{head}, {found.threads} thread(s): {len(cands)} paths timed in {found.seconds:.1f}s"
+        )
+        for label, ms in found.step_ms.items():
+            kept = "  <- kept" if label == found.chosen else ""
+            typer.echo(f"  {label:<19} {ms:8.2f} ms per step{kept}")
+    typer.echo(f"cached in {cal.cache_dir()}")
 
 
 @app.command("list")

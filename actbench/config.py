@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -193,6 +194,9 @@ class TrainConfig(_Section):
     compile: bool = False  # torch.compile the model (falls back to eager where unavailable)
     # false: the test set is never read (tuning trials); runs are judged on validation
     eval_test: bool = True
+    # Not a setting: how calibrate.resolve decided the `auto` values above (rundir.Calibration
+    # records), carried with the config to the process that trains it (summary.json).
+    _calibration: list[Any] = PrivateAttr(default_factory=list)
 
     @field_validator("device")
     @classmethod

@@ -1,33 +1,41 @@
-"""The execution path a run uses when its config says `auto`: precision and memory layout per
-network and device, chosen from what the hardware supports at run time.
-
-The choices come from measurements (README: Performance): channels_last speeds up both
-networks on CPU (max-pooling is ~5x faster in NHWC); bf16 autocast pays only on LeNet++ and
-only where the CPU computes bf16 natively (AVX512-BF16 or AMX). Without native bf16 it is
-emulated and 11-14x slower, so it is never chosen there."""
+"""What the machine is and can do, for the execution path `auto` picks (calibrate.py): the
+device, the CPU's model and flags, and whether bf16 is native (AVX512-BF16 or AMX, or a GPU
+that supports it): emulated, bf16 made LeNet++ 11-14x slower on an AVX2-only CPU."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import platform
 from pathlib import Path
-
-from actbench import registry
-from actbench.config import Config
+from typing import Any
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags
 
 
 @functools.lru_cache(maxsize=1)
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def _cpuinfo_field(*names: str) -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith(names):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (Linux); empty where /proc/cpuinfo is unavailable."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+    return frozenset(_cpuinfo_field("flags", "Features").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux); empty where /proc/cpuinfo is unavailable."""
+    return _cpuinfo_field("model name")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -57,15 +65,19 @@ def device_type(name: str) -> str:
     return "mps" if mps and mps.is_available() else "cpu"
 
 
-def resolve(cfg: Config) -> Config:
-    """A copy of cfg with train.precision and train.channels_last decided (no 'auto' left)."""
-    cfg = cfg.model_copy(deep=True)
-    net = registry.NETWORKS[cfg.model.net]
-    dev = None
-    if cfg.train.precision == "auto":
-        dev = device_type(cfg.train.device)
-        cfg.train.precision = "bf16" if net.bf16_pays and native_bf16(dev) else "fp32"
-    if cfg.train.channels_last == "auto":
-        dev = dev or device_type(cfg.train.device)
-        cfg.train.channels_last = dev in ("cpu", "cuda") and net.channels_last
-    return cfg
+def machine_id(device: Any) -> dict[str, str]:
+    """What a calibration's timing depends on besides the network: the processor (CPU model
+    and flags, or the GPU's name) and torch's version."""
+    import torch
+
+    if device.type == "cuda":
+        proc = torch.cuda.get_device_name(device)
+    else:
+        proc = cpu_model() or platform.processor() or platform.machine()
+    flags = " ".join(sorted(cpu_flags()))
+    return {
+        "device": device.type,
+        "processor": proc,
+        "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
+        "torch": torch.__version__,
+    }

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -215,6 +215,20 @@ class SiteStats(BaseModel):
 Fraction = float | None  # 0..1
 
 
+class Calibration(BaseModel):
+    """How a run's execution path was chosen under `auto`: each accuracy-neutral candidate
+    timed on this machine (calibrate.py), the fastest kept."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    settings: list[str]  # the config keys it decided, e.g. ["train.channels_last"]
+    chosen: str  # the candidate kept, e.g. "fp32 channels_last"
+    step_ms: dict[str, Annotated[float, Field(gt=0)]]  # candidate -> median ms per step
+    batch_size: int = Field(ge=1)
+    threads: int = Field(ge=1)  # CPU threads it was timed with
+    seconds: float = Field(ge=0)  # the calibration's own wall time
+    measured: str  # when it was timed (UTC, ISO 8601); earlier than the run when cached
+
+
 class Summary(BaseModel):
     """summary.json: what the run is, how it ended, its headline numbers. Built by
     `Summary.of` (identity from the config) and written only by RunDir.write_summary."""
@@ -256,6 +270,8 @@ class Summary(BaseModel):
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    # the execution path's calibration(s) under `auto`; empty: set by the config or by rule
+    calibration: list[Calibration] = Field(default_factory=list)
     torch_version: str | None = None
     actbench_version: str | None = None
     slopes: dict[str, SiteStats] = Field(default_factory=dict)  # PReLU's a, by site
@@ -443,7 +459,7 @@ def _header(path: Path) -> tuple[str, ...] | None:
     if not os.path.lexists(path):
         return None
     try:
-        first = _read_text(path).split("\n", 1)[0]
+        first = read_text(path).split("\n", 1)[0]
     except (OSError, ValueError) as exc:
         raise ActbenchError(f"cannot write {path}: {exc}") from None
     return tuple(next(csv.reader([first]))) if first else None
@@ -478,7 +494,8 @@ def _read_bytes(path: Path) -> bytes:
         return fh.read(MAX_FILE + 1)
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A small text file (a run file, a cache entry), read as _read_bytes does."""
     return _read_bytes(path).decode("utf-8")
 
 
@@ -486,7 +503,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     """Rows of a run CSV, ignoring a last line cut short by a kill."""
     if not os.path.lexists(path):
         return []
-    text = _read_text(path)
+    text = read_text(path)
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     return list(csv.DictReader(io.StringIO(text)))
@@ -687,7 +704,7 @@ class RunDir:
         path = self.path / SUMMARY
         if not path.is_file():
             return
-        summary = _parse_summary(_read_text(path))
+        summary = _parse_summary(read_text(path))
         if summary.status == Status.RUNNING:
             update = {"status": Status.INTERRUPTED, "resume_from_epoch": summary.epochs}
             self.write_summary(summary.model_copy(update=update))
@@ -824,7 +841,7 @@ def read_status(path: Path) -> Status | None:
     """The stored status of a run folder's summary.json, or None where none can be read
     (even a summary that fails validation otherwise)."""
     try:
-        raw = json.loads(_read_text(path / SUMMARY))
+        raw = json.loads(read_text(path / SUMMARY))
         return Status(raw["status"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -894,9 +911,9 @@ def load_run(path: Path) -> Run:
     if not os.path.lexists(where):
         raise ActbenchError(f"{path}: not a run directory (no {SUMMARY})")
     try:
-        summary = _parse_summary(_read_text(where))
+        summary = _parse_summary(read_text(where))
         where = path / CONFIG
-        data = cfgmod.load_yaml_text(_read_text(where))
+        data = cfgmod.load_yaml_text(read_text(where))
         if not isinstance(data, dict):
             raise ValueError("not a mapping")
         if summary.schema_version < 2:

@@ -81,10 +81,10 @@ def interruptible() -> Iterator[StopFlag]:
 def resolve(cfg: Config) -> Config:
     """The config as it will run: execution path decided, data root made absolute (so
     config.yaml records where the data came from)."""
-    from actbench import fastpath
+    from actbench import calibrate
     from actbench.data import resolve_root
 
-    cfg = fastpath.resolve(cfg)
+    cfg = calibrate.resolve(cfg)
     cfg.data.root = str(resolve_root(cfg.data).absolute())
     return cfg
 
@@ -92,6 +92,18 @@ def resolve(cfg: Config) -> Config:
 def prepare(cfg: Config) -> Trainer:
     """Load data and build the model before any file is written (bad data: no run dir)."""
     return Trainer(resolve(cfg))
+
+
+def config_text(cfg: Config) -> str:
+    """config.yaml: the resolved config, headed by which of its values calibration chose."""
+    chosen = [key for c in cfg.train._calibration for key in c.settings]
+    head = (
+        f"# {', '.join(chosen)}: measured fastest on the machine that trained this run "
+        "(summary.json: calibration)\n"
+        if chosen
+        else ""
+    )
+    return head + cfgmod.dump(cfg)
 
 
 def run_name(cfg: Config) -> str:
@@ -181,6 +193,7 @@ def build_summary(
         precision=cfg.train.precision,
         channels_last=cfg.train.channels_last,
         compile=cfg.train.compile,
+        calibration=list(cfg.train._calibration),
         torch_version=torch.__version__,
         actbench_version=__version__,
         slopes=_slope_summary(models.slopes(params, cfg.activation)),
@@ -252,7 +265,7 @@ def _train_epochs(
         run.truncate(trainer.epoch)
         rows.extend(EpochResult(**m) for m in load_run(run.path).metrics)
     else:
-        run.write_config(cfgmod.dump(cfg))
+        run.write_config(config_text(cfg))
         record_activations(run, trainer, 0)
         run.save_torch(CHECKPOINT, trainer.state_dict())
     summary = build_summary(run, cfg, trainer, rows, Status.RUNNING, trial)
@@ -363,6 +376,7 @@ def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Tr
     state = run.load_torch(CHECKPOINT)
     if data_dir is not None:
         cfg.data.root = str(data_dir)
+    cfg.train._calibration = list(record.summary.calibration)  # how its path was chosen
     trainer = Trainer(cfg)
     trainer.load_state_dict(state)
     return run, trainer

@@ -17,10 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from actbench import calibrate
 from actbench import config as cfgmod
-from actbench import fastpath
 from actbench.config import Config
-from actbench.errors import ActbenchError
+from actbench.errors import ActbenchError, one_line_warnings
 from actbench.plan import (
     Action,
     Ending,
@@ -177,7 +177,8 @@ def validated(spec_path: Path, data: dict[str, Any], overrides: Sequence[str]) -
             activations.preflight(cfg.activation)
     except ActbenchError as exc:
         raise ActbenchError(f"{spec_path}: {exc}") from None
-    return fastpath.resolve(cfg)  # the fingerprint needs the precision it will run at
+    # the fingerprint needs the precision it will run at; the layout is timed by the worker
+    return calibrate.resolve(cfg, layout=False)
 
 
 def read_variants(spec_path: Path, variants: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -263,6 +264,7 @@ PARENT_POLL = 1.0  # seconds between a worker's checks that its parent is alive
 def _init_worker(queue: Any, stop: Any = None, parent: int | None = None) -> None:
     global _events, _stop
     _events, _stop = queue, stop
+    one_line_warnings()
     _idle.set()
     if parent is None:  # in the parent's own process
         return

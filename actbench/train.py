@@ -107,12 +107,30 @@ def make_scheduler(
     return registry.resolve(entry.cls)(optimizer, **entry.kwargs(cfg, epochs, steps_per_epoch))
 
 
+def training_step(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    autocast: contextlib.AbstractContextManager[Any],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step (the Trainer's, and what calibrate.py times): forward under `autocast`,
+    cross-entropy in fp32, backward, update. Returns (logits, loss)."""
+    with autocast:
+        out = forward(x)
+        loss = F.cross_entropy(out.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return out, loss
+
+
 class Trainer:
     """Model, optimizer, data and RNG state of one run; call train_epoch, then evaluate."""
 
     def __init__(self, cfg: Config) -> None:
         if cfg.train.precision == "auto" or cfg.train.channels_last == "auto":
-            raise ValueError("Trainer needs a resolved config (fastpath.resolve)")
+            raise ValueError("Trainer needs a resolved config (calibrate.resolve)")
         self.cfg = cfg
         activations.check(cfg.activation)  # a user activation: imported and checked first
         self.device = resolve_device(cfg.train.device)
@@ -218,12 +236,7 @@ class Trainer:
                 return None
             idx = order[step * bs : (step + 1) * bs]
             x, y = self._batch(self.train_set, idx, self.cfg.data.shift)
-            with self._autocast():
-                out = self.forward(x)
-                loss = F.cross_entropy(out.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            out, loss = training_step(self.forward, self.optimizer, x, y, self._autocast())
             self.last_lr = self.optimizer.param_groups[0]["lr"]  # what this step used
             if self.scheduler is not None:
                 self.scheduler.step()

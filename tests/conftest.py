@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,11 @@ def _data_root() -> Path | None:
 
 
 DATA_ROOT = _data_root()
+
+# The execution path `auto` takes is timed once per key (calibrate.py) and cached: the tests
+# (and the processes they start, which inherit this) share one cache of their own, so a
+# user's cache is neither read nor written, and every test of a session sees the same choice.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="actbench-tests-cache-")
 needs_data = pytest.mark.skipif(DATA_ROOT is None, reason="real MNIST not found")
 
 

@@ -64,12 +64,12 @@ def test_runs_written_before_shift_existed_keep_their_fingerprint() -> None:
 
 
 def test_shift_moves_training_images_only(data_root: Path, tmp_path: Path) -> None:
-    from actbench import fastpath
+    from actbench import calibrate
     from actbench.train import Trainer
 
     def trainer(shift: int) -> Trainer:
         cfg = config.load("prelu.yaml", [*QUICK, "data.train_subset=256", f"data.shift={shift}"])
-        return Trainer(fastpath.resolve(cfg))
+        return Trainer(calibrate.resolve(cfg))
 
     still, moved = trainer(0), trainer(2)
     assert torch.equal(still.train_set.x, moved.train_set.x)  # the data itself is untouched

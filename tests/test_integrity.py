@@ -559,12 +559,12 @@ def test_sweep_data_dir_is_a_path_not_yaml(tmp_path: Path) -> None:
 def test_checkpoint_epochs_out_of_range_are_refused(tmp_path: Path, epoch: float) -> None:
     import torch
 
-    from actbench import fastpath
+    from actbench import calibrate
     from actbench.train import Trainer
 
     if DATA_ROOT is None:
         pytest.skip("real MNIST not found")
-    cfg = fastpath.resolve(
+    cfg = calibrate.resolve(
         config.from_mapping({"data": {"root": str(DATA_ROOT), "train_subset": 100}})
     )
     trainer = Trainer(cfg)

@@ -210,9 +210,9 @@ def _killed_before_first_epoch(folder: Path, cfg: config.Config, name: str) -> P
 
 
 def test_a_run_killed_before_its_first_summary_is_planned_for_redo(tmp_path: Path) -> None:
-    from actbench import fastpath, plan
+    from actbench import calibrate, plan
 
-    cfg = fastpath.resolve(config.load("relu.yaml"))
+    cfg = calibrate.resolve(config.load("relu.yaml"))
     path = _killed_before_first_epoch(tmp_path, cfg, "relu-lenet-mnist-s0")
     assert plan.plan_run(path, cfg).action == plan.Action.REDO
 
@@ -222,12 +222,12 @@ def test_a_run_killed_before_its_first_summary_is_planned_for_redo(tmp_path: Pat
 def test_a_sweep_moves_a_run_killed_before_its_first_epoch_aside_and_trains_it(
     tmp_path: Path,
 ) -> None:
-    from actbench import fastpath
+    from actbench import calibrate
 
     spec = tmp_path / "s.yaml"
     spec.write_text("name: s\nbase: relu.yaml\nseeds: 1\n")
     quick = ["--set", "data.train_subset=500", "--set", "train.epochs=1"]
-    cfg = fastpath.resolve(config.load("relu.yaml", [q for q in quick if q != "--set"]))
+    cfg = calibrate.resolve(config.load("relu.yaml", [q for q in quick if q != "--set"]))
     _killed_before_first_epoch(tmp_path / "s", cfg, "relu-lenet-mnist-s0")
     env = {"ACTBENCH_DATA": str(DATA_ROOT)}
     first = cli.invoke(app, ["sweep", "-c", str(spec), "--runs-dir", str(tmp_path), *quick],
@@ -411,10 +411,10 @@ def test_a_given_name_of_97_characters_is_allowed(tmp_path: Path) -> None:
 
 
 def test_user_arguments_2_and_2_0_are_one_experiment() -> None:
-    from actbench import fastpath
+    from actbench import calibrate
 
     a, b = (
-        fastpath.resolve(config.load("relu.yaml", ["activation.name=tests.user_acts:Scaled",
+        calibrate.resolve(config.load("relu.yaml", ["activation.name=tests.user_acts:Scaled",
                                                   f"activation.k={k}"]))
         for k in ("2", "2.0")
     )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actbench import config, fastpath
+from actbench import calibrate, config
 from actbench.train import Trainer
 
 from .conftest import needs_data
@@ -15,7 +15,7 @@ SMALL = ["data.train_subset=3000", "train.device=cpu", "train.epochs=2"]
 
 
 def _accuracy(*overrides: str) -> tuple[float, Trainer]:
-    trainer = Trainer(fastpath.resolve(config.load("prelu.yaml", [*SMALL, *overrides])))
+    trainer = Trainer(calibrate.resolve(config.load("prelu.yaml", [*SMALL, *overrides])))
     for _ in range(trainer.cfg.train.epochs):
         trainer.train_epoch()
     return trainer.evaluate().acc, trainer

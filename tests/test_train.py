@@ -191,8 +191,9 @@ def test_divergence_is_recorded(tmp_path: Path) -> None:
         ["train.precision=fp32", "train.channels_last=false"],
         ["train.precision=fp32", "train.channels_last=true"],
         ["train.precision=bf16", "train.channels_last=true"],
+        [],  # auto: the path calibration chose, kept by the resumed run
     ],
-    ids=["fp32-nchw", "fp32-channels_last", "bf16-channels_last"],
+    ids=["fp32-nchw", "fp32-channels_last", "bf16-channels_last", "calibrated"],
 )
 def test_resume_is_bit_for_bit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: list[str]
@@ -221,4 +222,39 @@ def test_resume_is_bit_for_bit(
     assert without_seconds(cut) == without_seconds(whole)
     assert rundir.load_run(cut.path).slopes == rundir.load_run(whole.path).slopes
     a, b = torch.load(whole.path / "model.pt"), torch.load(cut.path / "model.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert summary.calibration == rundir.load_run(whole.path).summary.calibration
+    assert bool(summary.calibration) == (path == [])
+
+
+def _without_seconds(path: Path) -> list[dict[str, float]]:
+    return [{k: v for k, v in m.items() if k != "seconds"} for m in rundir.load_run(path).metrics]
+
+
+def test_a_calibrated_run_trains_bit_for_bit_like_its_path_set_explicitly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
+    overrides = [*QUICK, "train.epochs=2", "activation.per_channel=true"]
+    auto, summary = runner.train(config.load("prelu.yaml", overrides), tmp_path / "auto")
+    [calibration] = summary.calibration
+    assert calibration.settings == ["train.channels_last"]  # LeNet: fp32 is its one precision
+    text = (auto.path / rundir.CONFIG).read_text()
+    head, body = text.split("\n", 1)
+    assert head == (
+        "# train.channels_last: measured fastest on the machine that trained this run "
+        "(summary.json: calibration)"
+    )
+    path = rundir.load_run(auto.path).cfg.train
+    assert path.channels_last == (calibration.chosen == "fp32 channels_last")
+    pinned = [f"train.precision={path.precision}", f"train.channels_last={path.channels_last}"]
+    explicit, again = runner.train(
+        config.load("prelu.yaml", [*overrides, *(p.lower() for p in pinned)]), tmp_path / "set"
+    )
+    assert again.calibration == [] and again.fingerprint == summary.fingerprint
+    assert (explicit.path / rundir.CONFIG).read_text() == body
+    assert _without_seconds(explicit.path) == _without_seconds(auto.path)
+    for name in (rundir.SLOPES, rundir.PARAMS, rundir.SHAPES):
+        assert (explicit.path / name).read_bytes() == (auto.path / name).read_bytes()
+    a, b = (torch.load(r.path / rundir.MODEL) for r in (auto, explicit))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
