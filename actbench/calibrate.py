@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 import statistics
 import time
 import warnings
@@ -42,7 +43,9 @@ WARMUP_STEPS = 1
 MIN_ROUNDS = 3  # timed steps per candidate, at least: a median of 3 resists one stall
 MAX_ROUNDS = 15  # ... and at most, when steps are quick
 BUDGET_S = 3.0  # timing stops once this is spent and MIN_ROUNDS are done: "a few seconds"
-HARD_LIMIT_S = 10.0  # ... or after one round, once this is spent (huge batches, slow steps)
+HARD_LIMIT_S = 10.0  # ... or at this, warm-up included (huge batches, slow steps)
+LOCK_WAIT_S = 60.0  # longest wait for another process calibrating the same key
+LOCK_POLL_S = 0.1
 # A candidate replaces the plain path (fp32 NCHW) only when faster by more than this: a
 # smaller gap is within the noise of a few timed steps, and then the plain path is kept.
 MARGIN = 0.03
@@ -62,6 +65,9 @@ class Candidate:
 
 
 PLAIN = Candidate("fp32", False)  # what a conventional loop runs: the reference
+# Calibrations this process has made or read, by key: each key is decided once per process,
+# whatever happens to the cache, so the runs a process starts agree.
+_MEMO: dict[str, rundir.Calibration] = {}
 
 
 def candidates(cfg: Config, device_type: str, bf16_native: bool) -> list[Candidate]:
@@ -79,8 +85,15 @@ def candidates(cfg: Config, device_type: str, bf16_native: bool) -> list[Candida
     return [Candidate(p, cl) for p in precisions for cl in layouts]
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def cache_dir() -> Path | None:
+    """$XDG_CACHE_HOME/actbench/paths, or ~/.cache/...; a relative $XDG_CACHE_HOME is ignored
+    (as the XDG spec says). None: no home folder to cache in."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no $HOME and no passwd entry
+            return None
     return Path(base).joinpath(*CACHE_FOLDER)
 
 
@@ -96,9 +109,14 @@ def _key(
     }
 
 
-def _entry_path(key: dict[str, Any]) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    return cache_dir() / f"{key['net']}-b{key['batch_size']}-{digest}.json"
+def _key_text(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+def _entry_path(key: dict[str, Any]) -> Path | None:
+    folder = cache_dir()
+    digest = hashlib.sha256(_key_text(key).encode()).hexdigest()[:20]
+    return None if folder is None else folder / f"{key['net']}-b{key['batch_size']}-{digest}.json"
 
 
 def _read(path: Path, key: dict[str, Any]) -> rundir.Calibration | None:
@@ -114,7 +132,7 @@ def _read(path: Path, key: dict[str, Any]) -> rundir.Calibration | None:
         if not isinstance(data, dict) or data.get("key") != key:
             raise ValueError("it is not the entry for this machine and network")
         found = rundir.Calibration.model_validate(data.get("result"))
-    except (json.JSONDecodeError, ValidationError) as exc:
+    except (ValidationError, RecursionError) as exc:  # (JSONDecodeError is a ValueError)
         raise ValueError(" ".join(str(exc).split())[:200]) from None
     if found.chosen not in found.step_ms or set(found.step_ms) != set(key["candidates"]):
         raise ValueError("its candidates are not this key's")
@@ -122,14 +140,29 @@ def _read(path: Path, key: dict[str, Any]) -> rundir.Calibration | None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path | None, problems: list[str]) -> Iterator[None]:
     """Processes calibrating the same key take turns (sweep workers that start together
-    time one at a time, and all but the first read the first's result)."""
+    time one at a time, and all but the first read the first's result). A lock held past
+    LOCK_WAIT_S (its holder stopped) is gone around, with a problem said."""
     fd = None
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+            fd = os.open(path.with_suffix(".lock"), flags, 0o644)
+    if fd is not None:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    problems.append(f"{path.with_suffix('.lock')} held for {LOCK_WAIT_S:.0f}s")
+                    break
+                time.sleep(LOCK_POLL_S)
+            except OSError:  # not a file flock works on: go on unlocked
+                break
     try:
         yield
     finally:
@@ -186,28 +219,44 @@ def measure(cfg: Config, device: Any, cands: list[Candidate]) -> dict[str, float
             sync()
             return time.perf_counter() - t0
 
+        begin = time.perf_counter()
+        warm: list[list[float]] = [[] for _ in cands]
         for _ in range(WARMUP_STEPS):
             for i in range(len(cands)):
-                step(i)
+                warm[i].append(step(i))
         times: list[list[float]] = [[] for _ in cands]
         start = time.perf_counter()
         for r in range(MAX_ROUNDS):
-            spent = time.perf_counter() - start
-            if (r >= MIN_ROUNDS and spent > BUDGET_S) or (r >= 1 and spent > HARD_LIMIT_S):
+            now = time.perf_counter()
+            if (r >= MIN_ROUNDS and now - start > BUDGET_S) or now - begin > HARD_LIMIT_S:
                 break
             for i in range(len(cands)):
                 times[i].append(step(i))
+        if not times[0]:  # steps so slow that warming up spent the limit: judge by those
+            times = warm
     return {c.label: 1000 * statistics.median(t) for c, t in zip(cands, times, strict=True)}
 
 
-def fastest(step_ms: dict[str, float]) -> str:
-    """The candidate to keep: the fastest, unless the plain path is among them and within
-    MARGIN of it (then the plain path)."""
-    best = min(step_ms, key=step_ms.__getitem__)
-    plain = step_ms.get(PLAIN.label)
-    if plain is not None and step_ms[best] > plain * (1 - MARGIN):
-        return PLAIN.label
+def _faster(step_ms: dict[str, float], options: list[str], plain: str) -> str:
+    """The fastest of options, unless `plain` is one of them and within MARGIN of it."""
+    best = min(options, key=step_ms.__getitem__)
+    if plain in options and step_ms[best] > step_ms[plain] * (1 - MARGIN):
+        return plain
     return best
+
+
+def fastest(step_ms: dict[str, float]) -> str:
+    """The candidate to keep (labels "<precision> <layout>"): first the precision (bf16 only
+    when its best path beats fp32's best by more than MARGIN: precision is in the
+    fingerprint, so noise must not flip it), then, at that precision, channels_last only
+    when more than MARGIN faster than NCHW."""
+    by_precision: dict[str, list[str]] = {}
+    for label in step_ms:
+        by_precision.setdefault(label.split()[0], []).append(label)
+    best = {p: min(labels, key=step_ms.__getitem__) for p, labels in by_precision.items()}
+    kept = _faster(step_ms, list(best.values()), best.get(PLAIN.precision, ""))
+    precision = kept.split()[0]
+    return _faster(step_ms, by_precision[precision], f"{precision} NCHW")
 
 
 def calibrate(
@@ -226,17 +275,21 @@ def calibrate(
 
     threads = cfg.train.threads or torch.get_num_threads()
     key = _key(cfg, machine, threads, cands)
+    if not again and _key_text(key) in _MEMO:  # this process decided it already
+        return _MEMO[_key_text(key)], True
     path = _entry_path(key)
     problems: list[str] = []
-    with _locked(path):
-        if not again:
+    with _locked(path, problems):
+        found = None
+        if not again and path is not None:
             try:
                 found = _read(path, key)
             except ValueError as exc:
-                found = None
                 problems.append(f"ignored the damaged calibration cache {path} ({exc})")
-            if found is not None:
-                return found, True
+        if found is not None:
+            _MEMO[_key_text(key)] = found
+            _say(problems)
+            return found, True
         t0 = time.perf_counter()
         with _threads(threads):
             step_ms = measure(cfg, device, cands)
@@ -248,16 +301,25 @@ def calibrate(
             threads=threads,
             seconds=round(time.perf_counter() - t0, 2),
             measured=datetime.now(UTC).isoformat(timespec="seconds"),
+            host=socket.gethostname(),
         )
+        _MEMO[_key_text(key)] = result  # runs of this process agree, cached or not
         text = json.dumps({"key": key, "result": result.model_dump()}, indent=1) + "\n"
-        try:
-            rundir.ensure_dir(path.parent)
-            rundir.atomic_write(path, text)
-        except ActbenchError as exc:
-            problems.append(f"calibration not cached: {exc}")
-    if problems:  # one line, however many things were wrong
-        warnings.warn("; ".join(problems), ActbenchWarning, stacklevel=2)
+        if path is None:
+            problems.append("calibration not cached: no home folder and no $XDG_CACHE_HOME")
+        else:
+            try:
+                rundir.ensure_dir(path.parent)
+                rundir.atomic_write(path, text)
+            except ActbenchError as exc:
+                problems.append(f"calibration not cached: {exc}")
+    _say(problems)
     return result, False
+
+
+def _say(problems: list[str]) -> None:
+    if problems:  # one line, however many things were wrong
+        warnings.warn("; ".join(problems), ActbenchWarning, stacklevel=3)
 
 
 def describe(found: rundir.Calibration) -> str:

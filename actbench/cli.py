@@ -612,7 +612,8 @@ def calibrate(
         for label, ms in found.step_ms.items():
             kept = "  <- kept" if label == found.chosen else ""
             typer.echo(f"  {label:<19} {ms:8.2f} ms per step{kept}")
-    typer.echo(f"cached in {cal.cache_dir()}")
+    folder = cal.cache_dir()
+    typer.echo(f"cached in {folder}" if folder else "not cached: no home folder")
 
 
 @app.command("list")

@@ -49,7 +49,9 @@ def native_bf16(device_type: str) -> bool:
     if device_type == "cuda":
         import torch
 
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        return bool(  # emulated bf16 (pre-Ampere GPUs) is not native
+            torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+        )
     return False
 
 

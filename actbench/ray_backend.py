@@ -93,6 +93,9 @@ def _train_task(name: str, cfg: Config, store: Any, trial: TrialRef | None = Non
     import ray
 
     from actbench import runner
+    from actbench.errors import one_line_warnings
+
+    one_line_warnings()  # a damaged calibration cache on the node: one line, as locally
 
     os.environ[NODE_ENV] = ray.get_runtime_context().get_node_id()
     files = ray.get(store.get.remote(name))

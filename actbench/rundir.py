@@ -227,6 +227,7 @@ class Calibration(BaseModel):
     threads: int = Field(ge=1)  # CPU threads it was timed with
     seconds: float = Field(ge=0)  # the calibration's own wall time
     measured: str  # when it was timed (UTC, ISO 8601); earlier than the run when cached
+    host: str | None = None  # where it was timed (a sweep on Ray: the precision, on the driver)
 
 
 class Summary(BaseModel):

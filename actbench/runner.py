@@ -98,8 +98,8 @@ def config_text(cfg: Config) -> str:
     """config.yaml: the resolved config, headed by which of its values calibration chose."""
     chosen = [key for c in cfg.train._calibration for key in c.settings]
     head = (
-        f"# {', '.join(chosen)}: measured fastest on the machine that trained this run "
-        "(summary.json: calibration)\n"
+        f"# {', '.join(chosen)}: chosen by timing each candidate path "
+        "(summary.json: calibration says where and what)\n"
         if chosen
         else ""
     )

@@ -32,9 +32,15 @@ def cpu(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty cache of this test's own."""
+    """An empty cache of this test's own, in a process that has decided nothing yet."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(calibrate, "_MEMO", {})
     return tmp_path / "cache" / "actbench" / "paths"
+
+
+def _new_process() -> None:
+    """What a later process starts with: the cache on disk, nothing decided in memory."""
+    calibrate._MEMO.clear()
 
 
 @pytest.mark.parametrize(
@@ -77,6 +83,14 @@ def test_the_plain_path_is_kept_unless_clearly_slower() -> None:
     assert calibrate.fastest({"bf16 NCHW": 5.0, "bf16 channels_last": 4.0}) == (
         "bf16 channels_last"
     )
+    # precision first (it is in the fingerprint): bf16 only when clearly faster than fp32
+    both = {"fp32 NCHW": 10.0, "fp32 channels_last": 9.0, "bf16 NCHW": 8.95,
+            "bf16 channels_last": 9.5}  # fmt: skip
+    assert calibrate.fastest(both) == "fp32 channels_last"
+    both["bf16 channels_last"] = 6.0
+    assert calibrate.fastest(both) == "bf16 channels_last"
+    both["bf16 NCHW"] = 6.1  # then the layout against NCHW at that precision
+    assert calibrate.fastest(both) == "bf16 NCHW"
 
 
 def _entries(cache: Path) -> list[Path]:
@@ -94,6 +108,7 @@ def test_calibration_is_cached_then_reused_and_followed(cache: Path) -> None:
     written = entry.read_bytes()
     assert json.loads(written)["result"]["chosen"] == found.chosen
 
+    _new_process()
     again = calibrate.resolve(config.load("relu.yaml", LENET))  # reused: nothing re-timed
     assert again.train._calibration == cfg.train._calibration
     assert entry.read_bytes() == written
@@ -102,6 +117,9 @@ def test_calibration_is_cached_then_reused_and_followed(cache: Path) -> None:
     data = json.loads(written)
     data["result"]["chosen"] = other
     entry.write_text(json.dumps(data))
+    same = calibrate.resolve(config.load("relu.yaml", LENET))  # this process decided already
+    assert same.train.channels_last == cfg.train.channels_last
+    _new_process()
     followed = calibrate.resolve(config.load("relu.yaml", LENET))
     assert followed.train.channels_last == (other == "fp32 channels_last")
     # Another batch size or thread count is another entry.
@@ -130,6 +148,7 @@ def test_a_damaged_cache_is_ignored_with_one_warning(cache: Path, damage: str) -
         entry.write_text(json.dumps(data))
     else:
         entry.write_text(damage)
+    _new_process()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cfg = calibrate.resolve(config.load("relu.yaml", LENET))
@@ -149,6 +168,7 @@ def test_an_unwritable_cache_is_one_warning(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(calibrate, "_MEMO", {})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cfg = calibrate.resolve(config.load("relu.yaml", LENET))
@@ -157,11 +177,31 @@ def test_an_unwritable_cache_is_one_warning(
     assert cfg.train._calibration and blocker.read_text() == "not a folder"
 
 
-def test_the_fingerprint_follows_the_calibrated_precision(cache: Path) -> None:
-    cfg = calibrate.resolve(config.load("lenetpp_relu.yaml", LENET), layout=False)
-    assert cfg.train.channels_last == "auto"  # left to the process that trains it
-    explicit = config.load("lenetpp_relu.yaml", [*LENET, f"train.precision={cfg.train.precision}"])
-    assert config.fingerprint(cfg) == config.fingerprint(explicit)
+def test_the_fingerprint_follows_the_calibrated_precision(cpu, cache: Path) -> None:
+    """Where bf16 is native, a sweep's parent lets calibration pick the precision (here: a
+    cached calibration that chose bf16) and leaves the layout to the worker."""
+    import torch
+
+    cpu("avx512_bf16")  # native bf16 here, as far as actbench can tell
+    cfg = config.load("lenetpp_relu.yaml", LENET)
+    cands = calibrate.candidates(cfg, "cpu", True)
+    key = calibrate._key(cfg, fastpath.machine_id(torch.device("cpu")), 1, cands)
+    entry = calibrate._entry_path(key)
+    assert entry is not None
+    entry.parent.mkdir(parents=True)
+    timed = {"fp32 NCHW": 900.0, "fp32 channels_last": 890.0, "bf16 NCHW": 500.0,
+             "bf16 channels_last": 510.0}  # fmt: skip
+    result = {"settings": [], "chosen": "bf16 NCHW", "step_ms": timed, "batch_size": 128,
+              "threads": 1, "seconds": 9.0, "measured": "2026-12-01T00:00:00+00:00"}  # fmt: skip
+    entry.write_text(json.dumps({"key": key, "result": result}))
+    resolved = calibrate.resolve(cfg, layout=False)
+    assert (resolved.train.precision, resolved.train.channels_last) == ("bf16", "auto")
+    assert [c.settings for c in resolved.train._calibration] == [["train.precision"]]
+    explicit = config.load("lenetpp_relu.yaml", [*LENET, "train.precision=bf16"])
+    assert config.fingerprint(resolved) == config.fingerprint(explicit)
+    assert config.fingerprint(resolved) != config.fingerprint(
+        config.load("lenetpp_relu.yaml", [*LENET, "train.precision=fp32"])
+    )
 
 
 def test_calibration_draws_nothing_from_the_runs_random_generator(cache: Path) -> None:

@@ -242,8 +242,8 @@ def test_a_calibrated_run_trains_bit_for_bit_like_its_path_set_explicitly(
     text = (auto.path / rundir.CONFIG).read_text()
     head, body = text.split("\n", 1)
     assert head == (
-        "# train.channels_last: measured fastest on the machine that trained this run "
-        "(summary.json: calibration)"
+        "# train.channels_last: chosen by timing each candidate path "
+        "(summary.json: calibration says where and what)"
     )
     path = rundir.load_run(auto.path).cfg.train
     assert path.channels_last == (calibration.chosen == "fp32 channels_last")
