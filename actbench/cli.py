@@ -546,7 +546,7 @@ def report(
     if len(paths) == 1 and tn.is_tune(paths[0]):  # a tune folder: its trials, not a comparison
         studies = tn.results(paths[0], runs)
         figures = {k: v for k, v in [("lr_sensitivity.png", plots.lr_sensitivity(studies))] if v}
-        text = rep.build_tune(paths[0], studies, list(figures))
+        text = rep.build_tune(paths[0], studies, list(figures), cmp.compute_used(runs))
         _write_plots(figures, out)
         atomic_write(out / "report.md", text)
         typer.echo(out / "report.md")

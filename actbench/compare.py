@@ -8,6 +8,7 @@ differences stay tied. Reads only what run directories hold, never code defaults
 from __future__ import annotations
 
 import math
+import operator
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -706,6 +707,42 @@ def params_by_group(g: Grouping) -> list[Table]:
     return [_params_table(name, groups) for name, groups in kinds.items()]
 
 
+def params_every_seed(g: Grouping) -> list[Table]:
+    """The seeds behind params_by_group's means: one table per activation with learned
+    parameters, a row per group, site and parameter, a column per seed (each run's value at
+    its last epoch; channel-wise: the mean over the site's channels); completed runs only."""
+    kinds: dict[str, dict[str, list[Run]]] = {}
+    for label, runs in per_net({k: grp.counted for k, grp in g.groups.items()}).items():
+        for r in runs:
+            if r.summary.act_params:
+                kinds.setdefault(r.cfg.activation.name, {}).setdefault(label, []).append(r)
+    tables = []
+    for name, groups in kinds.items():
+        members = [r for rs in groups.values() for r in rs]
+        seeds = sorted({r.summary.seed for r in members})
+        rows = []
+        for label, runs in groups.items():
+            keys = dict.fromkeys(
+                (site, key) for r in runs for site, ps in r.summary.act_params.items() for key in ps
+            )
+            for site, key in keys:
+                have = [r for r in runs if key in r.summary.act_params.get(site, {})]
+                cells = [
+                    [r.summary.act_params[site][key].mean for r in have if r.summary.seed == seed]
+                    for seed in seeds
+                ]
+                rows.append([label, site, key, *(_r(statistics.fmean(v), 4) if v else None
+                                                 for v in cells)])  # fmt: skip
+        note = (
+            "each run's value at its last epoch, by seed; channel-wise parameters: the mean over "
+            "the site's channels; repeats of a seed averaged"
+        )
+        columns = ["group", "site", "param", *(f"s{seed}" for seed in seeds)]
+        tables.append(Table(f"Learned activation parameters, every seed: {name}", columns, rows,
+                            [note]))  # fmt: skip
+    return tables
+
+
 def _params_table(name: str, groups: dict[str, list[Run]]) -> Table:
     members = [r for rs in groups.values() for r in rs]
     nets = list(dict.fromkeys(r.summary.net for r in members))
@@ -812,6 +849,45 @@ def records(table: Table) -> list[dict[str, Any]]:
 
 
 @dataclass
+class Compute:
+    """What training some runs took, as a results folder states it."""
+
+    runs: int
+    train_hours: float  # the runs' epochs (train_seconds), summed
+    cpu_hours: float | None  # each run's hours x its threads; None: a run used torch's default
+    wall_hours: float | None  # while at least one of them trained; None: a run has no heartbeat
+    threads: list[int]  # the distinct train.threads (0: torch's default)
+    machines: list[str]  # each distinct "host: processor" (processor unrecorded before schema 5)
+
+
+def compute_used(runs: list[Run]) -> Compute:
+    """Training time in all, CPU-hours and wall time of `runs` (every run, whatever its
+    status: a pruned trial's epochs cost as much as a completed one's). A run trained from
+    heartbeat - train_seconds to its heartbeat (its last summary), so the wall time is the
+    union of those intervals: idle gaps between invocations do not count."""
+    seconds = [r.summary.train_seconds for r in runs]
+    threads = [r.cfg.train.threads for r in runs]
+    intervals = sorted(
+        (r.summary.heartbeat - t, r.summary.heartbeat) for r, t in zip(runs, seconds, strict=True)
+    )
+    wall, reached = 0.0, -math.inf
+    for start, end in intervals:
+        wall += max(0.0, end - max(start, reached))
+        reached = max(reached, end)
+    unknown = "processor not recorded (before schema 5)"
+    return Compute(
+        runs=len(runs),
+        train_hours=sum(seconds) / 3600,
+        cpu_hours=None if 0 in threads else sum(map(operator.mul, seconds, threads)) / 3600,
+        wall_hours=None if any(r.summary.heartbeat <= 0 for r in runs) else wall / 3600,
+        threads=sorted(set(threads)),
+        machines=list(
+            dict.fromkeys(f"{r.summary.host}: {r.summary.machine or unknown}" for r in runs)
+        ),
+    )
+
+
+@dataclass
 class Comparison:
     """Everything compare, report and plot show of some runs, computed once."""
 
@@ -823,6 +899,8 @@ class Comparison:
     rows: list[GroupRow] = field(default_factory=list)  # grouped: the first table's rows
     learned: list[Table] = field(default_factory=list)  # learned-parameter tables (in tables)
     top: list[str] = field(default_factory=list)  # the top group (report: every pair tested)
+    every_seed: list[Table] = field(default_factory=list)  # report: learned parameters by seed
+    compute: Compute | None = None  # report: what training the runs took
 
 
 def compare(
@@ -879,6 +957,8 @@ def for_report(runs: list[Run], baseline: str | None = None) -> Comparison:
     c = _grouped(runs, g, baseline or default_baseline(g), "accuracy", pairs=True)
     if sum(1 for grp in g.groups.values() if grp.counted) > 1:
         c.top, _ = top_group(g)
+    c.every_seed = params_every_seed(g)
+    c.compute = compute_used(runs)
     return c
 
 

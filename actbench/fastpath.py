@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,20 @@ def cpu_flags() -> frozenset[str]:
 def cpu_model() -> str:
     """The CPU's model name (Linux); empty where /proc/cpuinfo is unavailable."""
     return _cpuinfo_field("model name")
+
+
+def describe_machine() -> str:
+    """The processor a run trained on, as a reader compares machines: the CPU's model, its
+    CPUs, and the vector units that decide its speed (the model name alone, e.g. 'AMD
+    EPYC', does not tell a Zen 3 from a Zen 4)."""
+    flags = cpu_flags()
+    if "avx512f" in flags:
+        isa = "AVX-512" + (", native bf16" if cpu_has_native_bf16() else ", bf16 emulated")
+    elif "avx2" in flags:
+        isa = "AVX2, no AVX-512, bf16 emulated"
+    else:
+        isa = platform.machine()
+    return f"{cpu_model() or platform.processor() or 'unknown CPU'} ({os.cpu_count()} CPUs; {isa})"
 
 
 def cpu_has_native_bf16() -> bool:

@@ -126,6 +126,25 @@ def top_sentence(c: Comparison) -> str:
     )
 
 
+def compute_sentence(c: compare.Compute) -> str:
+    """The total compute of a folder of runs, in one line."""
+    each = " or ".join(str(t) if t else "torch's default" for t in c.threads)
+    cpu = (
+        f"{c.cpu_hours:.2f} CPU-hours ({each} thread{'s' * (c.threads != [1])} per run)"
+        if c.cpu_hours is not None
+        else "CPU-hours not known (a run used torch's default thread count)"
+    )
+    wall = (
+        f"{c.wall_hours:.2f} h of wall time while at least one trained"
+        if c.wall_hours is not None
+        else "wall time not known (a run has no heartbeat)"
+    )
+    return (
+        f"**Compute**: {c.runs} runs trained for {c.train_hours:.2f} h in all: {cpu}; {wall}; "
+        f"on {'; '.join(c.machines)}."
+    )
+
+
 def build(c: Comparison, plots: list[str]) -> str:
     """report.md text: the answer (one sentence per group against the baseline, the forest
     plot), the slope table, then the details; `plots` are PNG file names beside it."""
@@ -138,6 +157,7 @@ def build(c: Comparison, plots: list[str]) -> str:
         f"{len(runs)} runs, generated {time.strftime('%Y-%m-%d %H:%M')} by actbench "
         f"{__version__}. Accuracies are on the {', '.join(f'{n:,}' for n in sizes)} test images.",
         "",
+        *([compute_sentence(c.compute), ""] if c.compute else []),
         "## The answer",
         "",
     ]
@@ -173,6 +193,8 @@ def build(c: Comparison, plots: list[str]) -> str:
                 f"({compare.HE_FIRST_SLOPE}): this {verdict} that pattern."
             ]
         lines += ["", render(learned, "markdown"), ""]
+        if c.every_seed:
+            lines += [render(c.every_seed, "markdown"), ""]
         if "learned_shapes.png" in plots:
             lines += [f"![{CAPTIONS['learned_shapes.png']}](learned_shapes.png)", ""]
     lines += [
@@ -259,9 +281,20 @@ def tune_table(studies: list[Any]) -> Table:
     )
 
 
-def build_tune(folder: Path, studies: list[Any], plots: list[str]) -> str:
+def _shown(path: Path) -> str:
+    """A path as a reader runs it: relative to the working directory when under it (a
+    shipped report names no machine's folders)."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def build_tune(
+    folder: Path, studies: list[Any], plots: list[str], used: compare.Compute | None = None
+) -> str:
     """report.md of a tune folder: the best settings per study, the lr sensitivity picture,
-    and what to run next."""
+    what the trials took, and what to run next."""
     spec = tune_spec(folder)
     lines = [
         "# actbench tuning report",
@@ -272,13 +305,14 @@ def build_tune(folder: Path, studies: list[Any], plots: list[str]) -> str:
         f"{spec.get('sampler', 'tpe')}, pruner {spec.get('pruner', 'none')}, "
         f"{spec.get('trials')} trials per study, tuning seeds {spec.get('seeds', [1000])}.",
         "",
+        *([compute_sentence(used), ""] if used else []),
         render([tune_table(studies)], "markdown"),
     ]
     if "lr_sensitivity.png" in plots:
         lines += [f"![{CAPTIONS['lr_sensitivity.png']}](lr_sensitivity.png)", ""]
     if (folder / TUNED).is_file():
         lines += ["The fair comparison trains each study's best settings over fresh seeds:",
-                  "", "```", f"actbench sweep -c {folder / TUNED}", "```", ""]  # fmt: skip
+                  "", "```", f"actbench sweep -c {_shown(folder / TUNED)}", "```", ""]  # fmt: skip
     lines += ["## The tune file", "", "```yaml", yaml.safe_dump(spec, sort_keys=False).rstrip(),
               "```", ""]  # fmt: skip
     return "\n".join(lines)

@@ -24,14 +24,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench import config as cfgmod
+from actbench import fastpath
 from actbench.errors import ActbenchError
 
 # ---------------------------------------------------------------------------- the format
 
 # 1: actbench 0.1.0 (no schema_version, no fingerprint); 2: fingerprint; 3: act_params.csv
 # and act_shapes.csv (every learned activation parameter; read from a_values.csv before);
-# 4: every summary.json field declared below (an undeclared one is damage)
-SCHEMA_VERSION = 4
+# 4: every summary.json field declared below (an undeclared one is damage); 5: machine
+SCHEMA_VERSION = 5
 
 
 class Determinism(str, Enum):
@@ -192,6 +193,7 @@ FINISHED = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.PRUNED)  #
 STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
 MAX_FILE = 50_000_000  # bytes; no text file of a run comes near this
 HOST = socket.gethostname()
+MACHINE = fastpath.describe_machine()
 NODE_ENV = "ACTBENCH_NODE"  # set in a Ray task: summary.json records the node that trained it
 # What runs written before the schema had a version were trained with where today's defaults
 # differ (runs of actbench 0.1.0 ran in fp32 NCHW unless their config said otherwise).
@@ -290,6 +292,7 @@ class Summary(BaseModel):
     pid: int | None = None
     host: str | None = None
     node: str | None = None  # the Ray node that trained it
+    machine: str | None = None  # its processor (fastpath.describe_machine); None: before 5
 
     @classmethod
     def of(cls, name: str, cfg: cfgmod.Config, status: Status, **fields: Any) -> Summary:
@@ -694,6 +697,7 @@ class RunDir:
                 "host": HOST,
                 # set by the Ray backend: the node that trained it
                 "node": os.environ.get(NODE_ENV) or summary.node,
+                "machine": MACHINE,
             }
         )
         text = json.dumps(summary.model_dump(mode="json"), indent=2) + "\n"

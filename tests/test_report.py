@@ -93,3 +93,58 @@ def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
     after = text.split("## The answer", 1)[1]
     assert after.index("](forest.png)") < after.index("## Details")
     assert (out / "forest.png").is_file()
+
+
+def _retime(run: Path, heartbeat: float, seconds: float) -> None:
+    """Set when a fake run last wrote its summary and how long its epochs took."""
+    path = run / rundir.SUMMARY
+    summary = json.loads(path.read_text())
+    summary.update(heartbeat=heartbeat, train_seconds=seconds)
+    path.write_text(json.dumps(summary))
+
+
+def test_report_states_the_compute_the_runs_took(tmp_path: Path) -> None:
+    """CPU-hours are each run's epochs x its threads; wall time counts overlapping runs once
+    and the idle gap between invocations not at all; the processor is every run's own."""
+    runs = tmp_path / "runs"
+    two = {"train": {"threads": 2}}
+    a = fake_run(runs, RELU, 0, 0.98, overrides=two)
+    b = fake_run(runs, RELU, 1, 0.98, overrides=two)
+    c = fake_run(runs, RELU, 2, 0.98, overrides=two)
+    # two workers side by side for 1 h, then, after a 2 h gap, one more run of 0.5 h
+    for run, end, hours in ((a, 3600.0, 1.0), (b, 5400.0, 1.0), (c, 14400.0, 0.5)):
+        _retime(run, 1e9 + end, 3600 * hours)
+    found, _ = rundir.collect([runs])
+    used = compare.compute_used(found)
+    assert (used.train_hours, used.cpu_hours, used.wall_hours) == (2.5, 5.0, 2.0)
+    assert used.machines == [f"{rundir.HOST}: {rundir.MACHINE}"]
+    out = tmp_path / "report"
+    assert cli.invoke(app, ["report", str(runs), "--out", str(out)]).exit_code == 0
+    assert (
+        f"**Compute**: 3 runs trained for 2.50 h in all: 5.00 CPU-hours (2 threads per run); "
+        f"2.00 h of wall time while at least one trained; on {rundir.HOST}: {rundir.MACHINE}.\n"
+    ) in (out / "report.md").read_text()
+    d = fake_run(runs, ELU, 0, 0.98)  # torch's default thread count: CPU-hours unknown
+    _retime(d, 1e9 + 100.0, 100.0)
+    used = compare.compute_used(rundir.collect([runs])[0])
+    assert used.cpu_hours is None and used.wall_hours == 2.0 and used.threads == [0, 2]
+
+
+def test_report_lists_every_seeds_learned_slope(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed, (a1, a2) in enumerate([(0.25, 0.5), (-0.125, 0.75)]):
+        slopes = {
+            s: {"mean": a, "min": a, "max": a, "n": 1} for s, a in (("conv1", a1), ("conv2", a2))
+        }
+        fake_run(runs, PRELU, seed, 0.985, slopes=slopes)
+        fake_run(runs, RELU, seed, 0.984)
+    out = tmp_path / "report"
+    assert cli.invoke(app, ["report", str(runs), "--out", str(out)]).exit_code == 0
+    text = (out / "report.md").read_text()
+    table = text.split("### Learned activation parameters, every seed: prelu\n\n", 1)[1]
+    assert table.split("\n\n")[0] == (
+        "| group | site | param | s0 | s1 |\n"
+        "|---|---|---|---|---|\n"
+        "| prelu | conv1 | a | 0.25 | -0.125 |\n"
+        "| prelu | conv2 | a | 0.5 | 0.75 |"
+    )

@@ -119,7 +119,9 @@ def _check_recorded_once(folder: Path) -> None:
 
 @pytest.mark.slow
 @needs_data
-def test_tune_end_to_end_with_the_test_set_unreadable(tmp_path: Path) -> None:
+def test_tune_end_to_end_with_the_test_set_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No trial reads the test set: a data root without the test files tunes fine; tuned.yaml
     is a sweep `sweep --dry-run` accepts; the study opens with Optuna; report draws it."""
     data = tmp_path / "data" / "MNIST" / "raw"
@@ -136,10 +138,13 @@ def test_tune_end_to_end_with_the_test_set_unreadable(tmp_path: Path) -> None:
                            "--runs-dir", str(tmp_path / "runs")])  # fmt: skip
     assert dry.exit_code == 0, dry.output
     assert dry.stdout.splitlines()[-1].startswith("6 runs: 6 new")  # 2 studies x 3 seeds
+    monkeypatch.chdir(tmp_path)  # the report names tuned.yaml as a reader here runs it
     report = cli.invoke(app, ["report", str(folder), "--out", str(tmp_path / "rep")])
     assert report.exit_code == 0, report.output
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "| relu-lenet-mnist | 2 | 2 | 0 | 0 |" in text
+    assert "\nactbench sweep -c runs/tiny/tuned.yaml\n" in text
+    assert "**Compute**: 4 runs trained for " in text and rundir.MACHINE in text
     assert (tmp_path / "rep" / "lr_sensitivity.png").stat().st_size > 10_000
 
 
