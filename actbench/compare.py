@@ -855,35 +855,37 @@ class Compute:
     runs: int
     train_hours: float  # the runs' epochs (train_seconds), summed
     cpu_hours: float | None  # each run's hours x its threads; None: a run used torch's default
-    wall_hours: float | None  # while at least one of them trained; None: a run has no heartbeat
+    wall_hours: float  # while at least one of them trained (the runs with a known interval)
+    inferred: int  # runs whose interval is inferred from their last heartbeat (before schema 5)
+    untimed: int  # runs with no interval at all (no heartbeat): not in wall_hours
     threads: list[int]  # the distinct train.threads (0: torch's default)
-    machines: list[str]  # each distinct "host: processor" (processor unrecorded before schema 5)
+    machines: list[str]  # each distinct "host: processor"
 
 
 def compute_used(runs: list[Run]) -> Compute:
-    """Training time in all, CPU-hours and wall time of `runs` (every run, whatever its
-    status: a pruned trial's epochs cost as much as a completed one's). A run trained from
-    heartbeat - train_seconds to its heartbeat (its last summary), so the wall time is the
-    union of those intervals: idle gaps between invocations do not count."""
+    """Training time in all, CPU-hours and wall time of `runs` (every run in the folder,
+    whatever its status: a pruned trial's epochs cost as much as a completed one's). The
+    wall time is the union of the intervals the runs trained in (summary.json `sessions`), so
+    runs side by side count once and idle time between invocations not at all."""
     seconds = [r.summary.train_seconds for r in runs]
     threads = [r.cfg.train.threads for r in runs]
-    intervals = sorted(
-        (r.summary.heartbeat - t, r.summary.heartbeat) for r, t in zip(runs, seconds, strict=True)
-    )
     wall, reached = 0.0, -math.inf
-    for start, end in intervals:
+    for start, end in sorted(i for r in runs for i in r.summary.intervals):
         wall += max(0.0, end - max(start, reached))
         reached = max(reached, end)
-    unknown = "processor not recorded (before schema 5)"
+
+    def where(s: Summary) -> str:
+        return f"{s.host or 'host not recorded'}: {s.machine or 'processor not recorded'}"
+
     return Compute(
         runs=len(runs),
         train_hours=sum(seconds) / 3600,
         cpu_hours=None if 0 in threads else sum(map(operator.mul, seconds, threads)) / 3600,
-        wall_hours=None if any(r.summary.heartbeat <= 0 for r in runs) else wall / 3600,
+        wall_hours=wall / 3600,
+        inferred=sum(1 for r in runs if not r.summary.sessions and r.summary.heartbeat > 0),
+        untimed=sum(1 for r in runs if not r.summary.intervals),
         threads=sorted(set(threads)),
-        machines=list(
-            dict.fromkeys(f"{r.summary.host}: {r.summary.machine or unknown}" for r in runs)
-        ),
+        machines=list(dict.fromkeys(where(r.summary) for r in runs)),
     )
 
 

@@ -50,7 +50,9 @@ def describe_machine() -> str:
         isa = "AVX2, no AVX-512, bf16 emulated"
     else:
         isa = platform.machine()
-    return f"{cpu_model() or platform.processor() or 'unknown CPU'} ({os.cpu_count()} CPUs; {isa})"
+    # the CPUs this process may use (a container's or a Ray slot's), not the host's
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu_model() or platform.machine() or 'unknown CPU'} ({cpus} CPUs; {isa})"
 
 
 def cpu_has_native_bf16() -> bool:

@@ -134,13 +134,18 @@ def compute_sentence(c: compare.Compute) -> str:
         if c.cpu_hours is not None
         else "CPU-hours not known (a run used torch's default thread count)"
     )
-    wall = (
-        f"{c.wall_hours:.2f} h of wall time while at least one trained"
-        if c.wall_hours is not None
-        else "wall time not known (a run has no heartbeat)"
+    caveats = []
+    if c.inferred:
+        caveats.append(f"the intervals of {c.inferred} inferred from their last heartbeat "
+                       ", recorded before schema 5")  # fmt: skip
+    if c.untimed:
+        caveats.append(f"{c.untimed} left out: no record of when they trained")
+    wall = f"{c.wall_hours:.2f} h of wall time while at least one trained" + (
+        f" ({'; '.join(caveats)})" if caveats else ""
     )
+    runs = f"{c.runs} run{'s' * (c.runs != 1)}"
     return (
-        f"**Compute**: {c.runs} runs trained for {c.train_hours:.2f} h in all: {cpu}; {wall}; "
+        f"**Compute**: {runs} trained for {c.train_hours:.2f} h in all: {cpu}; {wall}; "
         f"on {'; '.join(c.machines)}."
     )
 

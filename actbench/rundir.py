@@ -31,7 +31,8 @@ from actbench.errors import ActbenchError
 
 # 1: actbench 0.1.0 (no schema_version, no fingerprint); 2: fingerprint; 3: act_params.csv
 # and act_shapes.csv (every learned activation parameter; read from a_values.csv before);
-# 4: every summary.json field declared below (an undeclared one is damage); 5: machine
+# 4: every summary.json field declared below (an undeclared one is damage); 5: machine and
+# sessions (where and when it trained)
 SCHEMA_VERSION = 5
 
 
@@ -293,6 +294,11 @@ class Summary(BaseModel):
     host: str | None = None
     node: str | None = None  # the Ray node that trained it
     machine: str | None = None  # its processor (fastpath.describe_machine); None: before 5
+    # when it trained: [start, end] per invocation that trained it (unix seconds, the
+    # writer's clock), end at its last summary; empty: before schema 5
+    sessions: list[Annotated[tuple[float, float], Field(strict=False)]] = Field(
+        default_factory=list
+    )
 
     @classmethod
     def of(cls, name: str, cfg: cfgmod.Config, status: Status, **fields: Any) -> Summary:
@@ -310,6 +316,16 @@ class Summary(BaseModel):
             epochs_planned=cfg.train.epochs,
             **fields,
         )
+
+    @property
+    def intervals(self) -> list[tuple[float, float]]:
+        """When it trained; before schema 5 inferred as one interval ending at its last
+        heartbeat and as long as its epochs (approximate if it was resumed); [] if unknown."""
+        if self.sessions:
+            return list(self.sessions)
+        if self.heartbeat > 0:
+            return [(self.heartbeat - self.train_seconds, self.heartbeat)]
+        return []
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -607,6 +623,14 @@ def contained(parent: Path, name: str) -> Path:
 @dataclass
 class RunDir:
     path: Path
+    # set while this process trains the run (begin_training): when it started, and the
+    # run's earlier intervals; write_summary then records where and when it trained
+    _training: tuple[float, list[tuple[float, float]]] | None = field(default=None, repr=False)
+
+    def begin_training(self, earlier: list[tuple[float, float]]) -> None:
+        """From now on this process trains the run: its summaries record this machine and
+        the interval from now to each write, after `earlier` (the run's earlier intervals)."""
+        self._training = (time.time(), list(earlier))
 
     @classmethod
     def create(cls, parent: Path, name: str, unique: bool = True) -> RunDir:
@@ -689,15 +713,20 @@ class RunDir:
     def write_summary(self, summary: Summary) -> None:
         """summary.json, stamped with the schema, this process and the time (the heartbeat
         readers use to tell a live run from a dead one)."""
+        now = time.time()
+        training: dict[str, Any] = {}
+        if self._training is not None:  # a process that only marks it (a driver) keeps them
+            started, earlier = self._training
+            training = {"machine": MACHINE, "sessions": [*earlier, (started, now)]}
         summary = summary.model_copy(
             update={
                 "schema_version": SCHEMA_VERSION,
-                "heartbeat": time.time(),
+                "heartbeat": now,
                 "pid": os.getpid(),
                 "host": HOST,
                 # set by the Ray backend: the node that trained it
                 "node": os.environ.get(NODE_ENV) or summary.node,
-                "machine": MACHINE,
+                **training,
             }
         )
         text = json.dumps(summary.model_dump(mode="json"), indent=2) + "\n"

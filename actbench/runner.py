@@ -261,10 +261,13 @@ def _train_epochs(
 
         prune = judge(trial)
     if resumed:
-        run.upgrade(load_run(run.path))
+        earlier = load_run(run.path)
+        run.begin_training(earlier.summary.intervals)
+        run.upgrade(earlier)
         run.truncate(trainer.epoch)
         rows.extend(EpochResult(**m) for m in load_run(run.path).metrics)
     else:
+        run.begin_training([])
         run.write_config(config_text(cfg))
         record_activations(run, trainer, 0)
         run.save_torch(CHECKPOINT, trainer.state_dict())

@@ -72,7 +72,7 @@ def _summaries(folder: Path) -> dict[str, dict]:
 
 
 # Fields of summary.json that say who ran it, where and how fast: the rest must agree.
-WHO = {"heartbeat", "pid", "host", "node", "machine", "train_seconds", "device"}
+WHO = {"heartbeat", "pid", "host", "node", "machine", "sessions", "train_seconds", "device"}
 
 
 def _same_files(a: Path, b: Path) -> None:

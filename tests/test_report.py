@@ -95,39 +95,60 @@ def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
     assert (out / "forest.png").is_file()
 
 
-def _retime(run: Path, heartbeat: float, seconds: float) -> None:
-    """Set when a fake run last wrote its summary and how long its epochs took."""
+def _retime(run: Path, *trained: tuple[float, float]) -> None:
+    """Record a fake run as trained in `trained` (unix seconds), its epochs as long."""
     path = run / rundir.SUMMARY
     summary = json.loads(path.read_text())
-    summary.update(heartbeat=heartbeat, train_seconds=seconds)
+    seconds = sum(end - start for start, end in trained)
+    summary.update(sessions=trained, heartbeat=trained[-1][1], train_seconds=seconds)
     path.write_text(json.dumps(summary))
 
 
 def test_report_states_the_compute_the_runs_took(tmp_path: Path) -> None:
-    """CPU-hours are each run's epochs x its threads; wall time counts overlapping runs once
-    and the idle gap between invocations not at all; the processor is every run's own."""
+    """CPU-hours are each run's epochs x its threads; wall time counts runs side by side
+    once and the idle time between invocations not at all, a resumed run's too."""
     runs = tmp_path / "runs"
     two = {"train": {"threads": 2}}
-    a = fake_run(runs, RELU, 0, 0.98, overrides=two)
-    b = fake_run(runs, RELU, 1, 0.98, overrides=two)
-    c = fake_run(runs, RELU, 2, 0.98, overrides=two)
-    # two workers side by side for 1 h, then, after a 2 h gap, one more run of 0.5 h
-    for run, end, hours in ((a, 3600.0, 1.0), (b, 5400.0, 1.0), (c, 14400.0, 0.5)):
-        _retime(run, 1e9 + end, 3600 * hours)
+    a, b, c = (fake_run(runs, RELU, seed, 0.98, overrides=two) for seed in range(3))
+    h, t0 = 3600.0, 1e9
+    # two workers: a for 1 h beside b's first 0.5 h; b, interrupted, resumes 2 h later
+    # for another 0.5 h beside c
+    _retime(a, (t0, t0 + h))
+    _retime(b, (t0 + h / 2, t0 + h), (t0 + 3 * h, t0 + 3.5 * h))
+    _retime(c, (t0 + 3 * h, t0 + 3.5 * h))
     found, _ = rundir.collect([runs])
     used = compare.compute_used(found)
-    assert (used.train_hours, used.cpu_hours, used.wall_hours) == (2.5, 5.0, 2.0)
-    assert used.machines == [f"{rundir.HOST}: {rundir.MACHINE}"]
+    assert (used.train_hours, used.cpu_hours, used.wall_hours) == (2.5, 5.0, 1.5)
     out = tmp_path / "report"
     assert cli.invoke(app, ["report", str(runs), "--out", str(out)]).exit_code == 0
     assert (
-        f"**Compute**: 3 runs trained for 2.50 h in all: 5.00 CPU-hours (2 threads per run); "
-        f"2.00 h of wall time while at least one trained; on {rundir.HOST}: {rundir.MACHINE}.\n"
+        "**Compute**: 3 runs trained for 2.50 h in all: 5.00 CPU-hours (2 threads per run); "
+        f"1.50 h of wall time while at least one trained; on {rundir.HOST}: processor not "
+        "recorded.\n"  # fake runs: no process trained them
     ) in (out / "report.md").read_text()
-    d = fake_run(runs, ELU, 0, 0.98)  # torch's default thread count: CPU-hours unknown
-    _retime(d, 1e9 + 100.0, 100.0)
+    # before schema 5: no intervals, one inferred from the heartbeat; torch's default threads
+    d = fake_run(runs, ELU, 0, 0.98)
+    summary = json.loads((d / rundir.SUMMARY).read_text())
+    summary.update(sessions=[], heartbeat=t0 + 10 * h, train_seconds=h)
+    (d / rundir.SUMMARY).write_text(json.dumps(summary))
     used = compare.compute_used(rundir.collect([runs])[0])
-    assert used.cpu_hours is None and used.wall_hours == 2.0 and used.threads == [0, 2]
+    assert (used.cpu_hours, used.wall_hours, used.inferred) == (None, 2.5, 1)
+    assert used.threads == [0, 2]
+
+
+def test_a_driver_marking_a_run_interrupted_keeps_where_and_when_it_trained(
+    tmp_path: Path,
+) -> None:
+    path = fake_run(tmp_path, RELU, 0, None, status=rundir.Status.RUNNING)
+    trainer = rundir.RunDir(path)
+    trainer.begin_training([(1e9, 1e9 + 60)])
+    trainer.write_summary(rundir.load_run(path).summary)
+    trained = rundir.load_run(path).summary
+    rundir.RunDir(path).mark_interrupted()  # e.g. the Ray driver, on another machine
+    marked = rundir.load_run(path).summary
+    assert marked.status == "interrupted" and trained.machine == rundir.MACHINE
+    assert (marked.machine, marked.sessions) == (trained.machine, trained.sessions)
+    assert len(trained.sessions) == 2
 
 
 def test_report_lists_every_seeds_learned_slope(tmp_path: Path) -> None:

@@ -225,6 +225,10 @@ def test_resume_is_bit_for_bit(
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert summary.calibration == rundir.load_run(whole.path).summary.calibration
     assert bool(summary.calibration) == (path == [])
+    # where and when: both invocations' intervals, in order, the last ending at the heartbeat
+    record = rundir.load_run(cut.path).summary
+    (s1, e1), (s2, e2) = record.sessions
+    assert s1 < e1 <= s2 < e2 == record.heartbeat and record.machine == rundir.MACHINE
 
 
 def _without_seconds(path: Path) -> list[dict[str, float]]:
