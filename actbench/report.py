@@ -136,8 +136,8 @@ def compute_sentence(c: compare.Compute) -> str:
     )
     caveats = []
     if c.inferred:
-        caveats.append(f"the intervals of {c.inferred} inferred from their last heartbeat "
-                       ", recorded before schema 5")  # fmt: skip
+        caveats.append(f"the intervals of {c.inferred} inferred from their last heartbeat, "
+                       "recorded before schema 5")  # fmt: skip
     if c.untimed:
         caveats.append(f"{c.untimed} left out: no record of when they trained")
     wall = f"{c.wall_hours:.2f} h of wall time while at least one trained" + (
