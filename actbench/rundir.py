@@ -625,7 +625,9 @@ class RunDir:
     path: Path
     # set while this process trains the run (begin_training): when it started, and the
     # run's earlier intervals; write_summary then records where and when it trained
-    _training: tuple[float, list[tuple[float, float]]] | None = field(default=None, repr=False)
+    _training: tuple[float, list[tuple[float, float]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def begin_training(self, earlier: list[tuple[float, float]]) -> None:
         """From now on this process trains the run: its summaries record this machine and
