@@ -699,25 +699,26 @@ def params_by_group(g: Grouping) -> list[Table]:
     """One table per activation with learned parameters, PReLU paper Table 1 style: a row
     per site and parameter, a column triple per group; completed runs only, as in the
     accuracy table."""
+    kinds = _learning({k: grp.counted for k, grp in g.groups.items()})
+    return [_params_table(name, groups) for name, groups in kinds.items()]
+
+
+def _learning(groups: dict[str, list[Run]]) -> dict[str, dict[str, list[Run]]]:
+    """Activation name -> group -> its runs with learned activation parameters."""
     kinds: dict[str, dict[str, list[Run]]] = {}
-    for label, grp in g.groups.items():
-        for r in grp.counted:
+    for label, runs in groups.items():
+        for r in runs:
             if r.summary.act_params:
                 kinds.setdefault(r.cfg.activation.name, {}).setdefault(label, []).append(r)
-    return [_params_table(name, groups) for name, groups in kinds.items()]
+    return kinds
 
 
 def params_every_seed(g: Grouping) -> list[Table]:
     """The seeds behind params_by_group's means: one table per activation with learned
     parameters, a row per group, site and parameter, a column per seed (each run's value at
     its last epoch; channel-wise: the mean over the site's channels); completed runs only."""
-    kinds: dict[str, dict[str, list[Run]]] = {}
-    for label, runs in per_net({k: grp.counted for k, grp in g.groups.items()}).items():
-        for r in runs:
-            if r.summary.act_params:
-                kinds.setdefault(r.cfg.activation.name, {}).setdefault(label, []).append(r)
     tables = []
-    for name, groups in kinds.items():
+    for name, groups in _learning(per_net({k: grp.counted for k, grp in g.groups.items()})).items():
         members = [r for rs in groups.values() for r in rs]
         seeds = sorted({r.summary.seed for r in members})
         rows = []
