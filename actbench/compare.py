@@ -286,6 +286,9 @@ class GroupRow:
     mde: float | None = None  # smallest difference this design detects (80% power), points
     test: str | None = None
     verdict: str | None = None  # better | worse | not distinguishable | baseline | ...
+    # (sd of the paired differences in points, pairs): the mde's inputs, kept until the
+    # family's size sets its level (holm_verdicts); not a column
+    _spread: tuple[float, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def runs(self) -> int:
@@ -311,7 +314,8 @@ def _group_columns(
     out = []
     for f in dataclass_fields(GroupRow):
         if (
-            (f.name in _VERSUS and not baseline)
+            f.name.startswith("_")
+            or (f.name in _VERSUS and not baseline)
             or (f.name in _OPTIMISTIC and not optimistic)
             or (f.name in _SELECTED and not selected)
         ):
@@ -419,8 +423,7 @@ def versus(a: Group, b: Group, metric: str, scale: float) -> GroupRow:
         won, _, matched = stats.wins(fa, fb) if metric == "accuracy" else stats.wins(fb, fa)
         row.wins = f"{won} of {matched}"
         sd = statistics.stdev(d) if len(d) > 1 else None
-        detectable = stats.mde(sd, len(d)) if sd else None
-        row.mde = (detectable * scale) if detectable is not None else None
+        row._spread = (sd * scale, len(d)) if sd else None
     return row
 
 
@@ -434,11 +437,17 @@ def _family_p(row: GroupRow) -> float | None:
 def holm_verdicts(rows: list[GroupRow], higher: list[bool]) -> None:
     """Holm-adjust the family's p values (every comparison shown) and set each verdict on
     the adjusted p: better / worse (`higher`: the group did better than what it was compared
-    with), not distinguishable, or why there is no test."""
+    with), not distinguishable, or why there is no test. The minimum detectable effect is
+    taken at the level alpha / k of Holm's strictest step (k tests): Holm rejects whatever
+    that level rejects, so it detects an effect of that size with at least 80% power; at the
+    unadjusted alpha the mde would promise more than the verdict's procedure delivers."""
     raw = [_family_p(r) for r in rows]
     adjusted = stats.holm(raw)
+    tests = max(1, sum(p is not None for p in raw))
     for row, p, p_holm, up in zip(rows, raw, adjusted, higher, strict=True):
         row.p, row.p_holm = p, _p(p_holm)
+        if row._spread is not None:
+            row.mde = stats.mde(*row._spread, alpha=ALPHA / tests)
         if p_holm is None:
             why = (row.test or "no test").split(":")[0].removeprefix("none ").strip("()")
             row.verdict = f"no test ({why})"
@@ -570,8 +579,9 @@ def grouped_table(
             f"adjusted over the {sum(r.p_holm is not None for r in group_data)} comparisons "
             f"shown; verdict on Holm's p < {ALPHA:g}; effect_size: Cohen's d of the paired "
             "differences; wins: seeds where the group beat the baseline; mde: the smallest "
-            "difference this many seeds detect with 80% power at the observed spread (a "
-            "'not distinguishable' above it means too few seeds, not equal)"
+            "difference this many seeds detect with 80% power at the observed spread under "
+            "Holm's correction (at its strictest level, alpha / comparisons; a 'not "
+            "distinguishable' above it means too few seeds, not equal)"
         )
     if any(r.stalled or r.diverged for r in group_data):
         notes.append(
@@ -618,7 +628,7 @@ def all_pairs(g: Grouping, metric: str) -> tuple[Table, Table, list[GroupRow]]:
     note = (
         f"every pair: a minus b on final test {metric} (%), best group first; Holm-adjusted "
         f"over the {sum(r.p_holm is not None for r in pairs)} tests; verdict on Holm's p < "
-        f"{ALPHA:g}"
+        f"{ALPHA:g}; mde: the smallest difference detected with 80% power under that correction"
     )
     long = Table(f"All pairs: test {metric} (%)", columns, rows, [note])
     labels = [grp.label for grp in order]

@@ -104,7 +104,8 @@ def sentence(r: GroupRow, baseline: str, base: GroupRow | None = None) -> str:
     if r.mde is not None:
         power = (
             f" With {r.n} seeds this design detects differences of {r.mde:.2f} points or more "
-            "(80% power)" + (": a smaller one may exist." if abs(diff) < r.mde else ".")
+            "(80% power after Holm's correction)"
+            + (": a smaller one may exist." if abs(diff) < r.mde else ".")
         )
     return (
         f"**{r.group}** is {r.verdict} from {baseline}: {diff:+.2f} points ({stats}){ran}.{power}"

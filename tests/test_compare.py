@@ -283,7 +283,8 @@ relu   3  97.83 ± 0.76  [95.94, 99.73]   -                  -              base
     hold the same seeds, else Welch's t-test; p: raw, Holm: adjusted over the 1 comparisons shown;
     verdict on Holm's p < 0.05; effect_size: Cohen's d of the paired differences; wins: seeds where
     the group beat the baseline; mde: the smallest difference this many seeds detect with 80% power
-    at the observed spread (a 'not distinguishable' above it means too few seeds, not equal)
+    at the observed spread under Holm's correction (at its strictest level, alpha / comparisons; a
+    'not distinguishable' above it means too few seeds, not equal)
 
 Learned activation parameters by site: prelu
 

@@ -84,8 +84,8 @@ def test_report_opens_with_the_answer(runs: Path, tmp_path: Path) -> None:
         f"(95% t CI {prelu['diff_ci95_low']:.2f} to {prelu['diff_ci95_high']:.2f}, paired over 5 "
         f"seeds, p = {prelu['p_t']:.2g}, Holm-adjusted {prelu['p_holm']:.2g}, "
         f"d = {prelu['effect_size']:.2f}, won {prelu['wins']} seeds). With 5 seeds this design "
-        f"detects differences of {prelu['mde']:.2f} points or more (80% power): a smaller one "
-        "may exist."
+        f"detects differences of {prelu['mde']:.2f} points or more (80% power after Holm's "
+        "correction): a smaller one may exist."
     )
     assert answer[1].startswith("- **elu** is not distinguishable from relu:")
     assert answer[2] == "- **relu** (baseline): 63.48% ± 47.59 over 5 seeds (2 of 5 stalled)."
