@@ -107,6 +107,14 @@ class Group:
         return out
 
 
+def _why_out(run: Run) -> str:
+    """Why a run is not in the numbers: its status, or that it finished without a test
+    accuracy (validation only: a tune's trial or train.eval_test false)."""
+    if run.status in (Status.COMPLETED, Status.STALLED) and run.summary.final_test_acc is None:
+        return f"{run.status}, no test accuracy: train.eval_test false"
+    return f"{run.status}"
+
+
 @dataclass
 class Grouping:
     keys: list[str]
@@ -571,7 +579,13 @@ def grouped_table(
         )
     left = [r for grp in g.groups.values() for r in grp.left_out]
     if left:
-        notes.append("not in the numbers: " + ", ".join(f"{r.name} ({r.status})" for r in left))
+        why: dict[str, list[str]] = {}
+        for r in left:
+            why.setdefault(_why_out(r), []).append(r.name)
+        notes.append(
+            "not in the numbers: "
+            + "; ".join(f"{', '.join(names)} ({reason})" for reason, names in why.items())
+        )
     if baseline is not None:
         notes.append(
             f"diff: group minus baseline {baseline!r} on final {metric}; paired over matched "

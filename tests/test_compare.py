@@ -308,3 +308,19 @@ def test_shipped_results_compare_within_100_columns(folder: str) -> None:
     for row in compare.records(compare.build_tables(rundir.collect([path])[0], baseline="relu")[0]):
         cells = [row[k] for k in ("group", "n", "trained", "final_acc_mean")]
         assert "| " + " | ".join(compare.cell(c, "-") for c in cells) + " |" in summary
+
+
+def test_runs_left_out_say_why(tmp_path: Path) -> None:
+    """A run that finished without a test accuracy (validation only) is named with that reason,
+    not as if 'completed' were why it is missing; other runs by their status."""
+    fake_run(tmp_path, {"name": "relu"}, 0, 0.98)
+    validation_only = {"data": {"val_size": 100}, "train": {"eval_test": False}}
+    fake_run(tmp_path, {"name": "relu"}, 1, None, overrides=validation_only,
+             final_val_acc=0.97, best_val_acc=0.97, best_test_acc=None)  # fmt: skip
+    fake_run(tmp_path, {"name": "relu"}, 2, 0.5, status=rundir.Status.INTERRUPTED)
+    runs, _ = rundir.collect([tmp_path])
+    table, _ = compare.grouped_table(compare.grouping(runs), "accuracy", None)
+    assert table.notes[-1] == (
+        "not in the numbers: relu-lenet-mnist-s2 (interrupted); relu-lenet-mnist-s1 (completed, "
+        "no test accuracy: train.eval_test false)"
+    )
