@@ -452,10 +452,16 @@ def holm_verdicts(rows: list[GroupRow], higher: list[bool]) -> None:
     raw = [_family_p(r) for r in rows]
     adjusted = stats.holm(raw)
     tests = max(1, sum(p is not None for p in raw))
+    unit: dict[int, float | None] = {}  # pairs -> mde at sd 1: linear in sd, and a solve at
+    # 2 pairs and a small alpha takes a second, so once per family and n
     for row, p, p_holm, up in zip(rows, raw, adjusted, higher, strict=True):
         row.p, row.p_holm = p, _p(p_holm)
         if row._spread is not None:
-            row.mde = stats.mde(*row._spread, alpha=ALPHA / tests)
+            sd, pairs = row._spread
+            if pairs not in unit:
+                unit[pairs] = stats.mde(1.0, pairs, alpha=ALPHA / tests)
+            per_sd = unit[pairs]
+            row.mde = per_sd * sd if per_sd is not None else None
         if p_holm is None:
             why = (row.test or "no test").split(":")[0].removeprefix("none ").strip("()")
             row.verdict = f"no test ({why})"

@@ -324,3 +324,21 @@ def test_runs_left_out_say_why(tmp_path: Path) -> None:
         "not in the numbers: relu-lenet-mnist-s2 (interrupted); relu-lenet-mnist-s1 (completed, "
         "no test accuracy: train.eval_test false)"
     )
+
+
+def test_the_mde_is_taken_at_holm_level_over_the_tests_made(tmp_path: Path) -> None:
+    """Three groups, three pairs, but only one t test (a group with no spread gets none): the
+    tested pair's mde is where its paired t test reaches 80% power at alpha / 1, not / 3."""
+    for seed, (a, b) in enumerate([(0.981, 0.975), (0.984, 0.976), (0.980, 0.979)]):
+        fake_run(tmp_path, {"name": "prelu"}, seed, a)
+        fake_run(tmp_path, {"name": "elu"}, seed, b)
+        fake_run(tmp_path, {"name": "relu"}, seed, 0.97)  # zero variance: no t test
+    runs, _ = rundir.collect([tmp_path])
+    _, _, pairs = compare.all_pairs(compare.grouping(runs), "accuracy")
+    tested = [r for r in pairs if r.p_t is not None]
+    assert len(pairs) == 3 and len(tested) == 1
+    d = [100 * (a - b) for a, b in [(0.981, 0.975), (0.984, 0.976), (0.980, 0.979)]]
+    sd = np.std(d, ddof=1)
+    crit = sps.t.ppf(1 - 0.05 / 2, 2)
+    nc = tested[0].mde / sd * 3**0.5
+    assert sps.nct.sf(crit, 2, nc) + sps.nct.cdf(-crit, 2, nc) == pytest.approx(0.8, abs=1e-3)
