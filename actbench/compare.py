@@ -108,9 +108,9 @@ class Group:
 
 
 def _why_out(run: Run) -> str:
-    """Why a run is not in the numbers: its status, or that it finished without a test
-    accuracy (validation only: a tune's trial or train.eval_test false)."""
-    if run.status in (Status.COMPLETED, Status.STALLED) and run.summary.final_test_acc is None:
+    """Why a run left out of the numbers (Group.left_out) is: its status, or, where it
+    finished, that it has no test accuracy (validation only: train.eval_test false)."""
+    if run.status in (Status.COMPLETED, Status.STALLED):
         return f"{run.status}, no test accuracy: train.eval_test false"
     return f"{run.status}"
 
