@@ -49,6 +49,27 @@ def _study(folder: Path, name: str) -> object:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / rundir.STUDY_DB}")
 
 
+# ---------------------------------------------------------------------------- shipped tunes
+
+
+TUNES = sorted(p.stem for p in (REPO / "actbench" / "tunes").glob("*.yaml"))  # the shipped ones
+
+
+@pytest.mark.parametrize("name", TUNES)
+def test_shipped_tunes_load_with_every_study_on_a_validation_split(name: str) -> None:
+    from actbench import config, tune
+
+    spec = tune.load(name)
+    assert spec.studies and spec.trials >= 1
+    for plan in spec.studies:
+        cfg = config.from_mapping(plan.data)
+        assert cfg.data.val_size == 10000
+    # LeNet++'s tune and evaluation span sessions on different CPUs: one precision for all
+    # of them, or runs resumed on a bf16-native CPU would stop pairing with the others.
+    if name == "lenetpp":
+        assert {config.from_mapping(p.data).train.precision for p in spec.studies} == {"fp32"}
+
+
 # ---------------------------------------------------------------------------- bad input
 
 
