@@ -108,7 +108,7 @@ class Group:
 
 
 def _why_out(run: Run) -> str:
-    """Why a run left out of the numbers (Group.left_out) is: its status, or, where it
+    """Why a run is left out of the numbers (Group.left_out): its status, or, where it
     finished, that it has no test accuracy (validation only: train.eval_test false)."""
     if run.status in (Status.COMPLETED, Status.STALLED):
         return f"{run.status}, no test accuracy: train.eval_test false"

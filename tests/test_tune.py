@@ -60,14 +60,13 @@ def test_shipped_tunes_load_with_every_study_on_a_validation_split(name: str) ->
     from actbench import config, tune
 
     spec = tune.load(name)
-    assert spec.studies and spec.trials >= 1
-    for plan in spec.studies:
-        cfg = config.from_mapping(plan.data)
-        assert cfg.data.val_size == 10000
+    studies = [config.from_mapping(plan.data) for plan in spec.studies]
+    assert studies and spec.trials >= 1
+    assert all(cfg.data.val_size == 10000 for cfg in studies)
     # LeNet++'s tune and evaluation span sessions on different CPUs: one precision for all
     # of them, or runs resumed on a bf16-native CPU would stop pairing with the others.
     if name == "lenetpp":
-        assert {config.from_mapping(p.data).train.precision for p in spec.studies} == {"fp32"}
+        assert {cfg.train.precision for cfg in studies} == {"fp32"}
 
 
 # ---------------------------------------------------------------------------- bad input
