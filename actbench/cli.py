@@ -138,6 +138,14 @@ def _report_end(run_path: Path, summary: Summary) -> None:
             f"{100 * summary.final_test_acc:.2f}% (best {100 * summary.best_test_acc:.2f}% at "
             f"epoch {summary.best_epoch}), {summary.train_seconds:.1f}s -> {run_path}"
         )
+    elif summary.status == Status.STALLED:
+        final = summary.final_test_acc if summary.test_images else summary.final_val_acc
+        _err(
+            f"stalled: stopped after epoch {summary.epochs}, {summary.dead_site} is dead (every "
+            "unit output 0 for every training image at consecutive epoch ends, so nothing below "
+            f"it can learn); final accuracy {100 * (final or 0):.2f}%. Run kept in {run_path} "
+            "(train.stop_dead=false trains on)"
+        )
     elif summary.status == Status.DIVERGED:
         _err(
             f"diverged: the training loss blew up in epoch {summary.diverged_epoch}; "

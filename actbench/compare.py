@@ -604,8 +604,14 @@ def grouped_table(
             "distinguishable' above it means too few seeds, not equal)"
         )
     if any(r.stalled or r.diverged for r in group_data):
+        died = [r.name for grp in g.groups.values() for r in grp.counted if r.summary.dead_site]
+        early = (
+            f" or stopped early when a layer died ({len(died)} run{'s' * (len(died) != 1)}: "
+            "every unit of a site output 0 on every training image at two epoch ends)"
+        )
         notes.append(
             f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy "
+            f"{early if died else ''}"
             "(chance is 10%), counted in the numbers but a failure to train: trained k/n "
             "counts the others; stall counts are compared with Fisher's exact test, and no "
             "t-test or t interval is computed against a group that stalled in every run; "

@@ -194,6 +194,11 @@ class TrainConfig(_Section):
     compile: bool = False  # torch.compile the model (falls back to eager where unavailable)
     # false: the test set is never read (tuning trials); runs are judged on validation
     eval_test: bool = True
+    # End a dead network early, as stalled: some activation site output 0 for every unit on
+    # every training image at two consecutive epoch ends (checked after an epoch below the
+    # stall line). Nothing below that site gets a gradient again, so more epochs would only
+    # repeat the same chance-level numbers. Never changes a run that is not dead.
+    stop_dead: bool = True
     # Not a setting: how calibrate.resolve decided the `auto` values above (rundir.Calibration
     # records), carried with the config to the process that trains it (summary.json).
     _calibration: list[Any] = PrivateAttr(default_factory=list)
@@ -245,6 +250,7 @@ WHERE_FIELDS = (
     "train.threads",
     "train.channels_last",
     "train.compile",
+    "train.stop_dead",  # when a dead network ends, not what it measures (see TrainConfig)
 )
 
 

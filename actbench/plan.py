@@ -66,6 +66,7 @@ class Ending(str, Enum):
     INTERRUPTED = Status.INTERRUPTED.value
     FAILED = Status.FAILED.value
     PRUNED = Status.PRUNED.value
+    STALLED = Status.STALLED.value  # its network died: ended early (train.stop_dead)
     SKIPPED = "skipped"
     DAMAGED = Action.DAMAGED.value
     MISMATCH = Action.MISMATCH.value

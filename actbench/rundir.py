@@ -32,8 +32,9 @@ from actbench.errors import ActbenchError
 # 1: actbench 0.1.0 (no schema_version, no fingerprint); 2: fingerprint; 3: act_params.csv
 # and act_shapes.csv (every learned activation parameter; read from a_values.csv before);
 # 4: every summary.json field declared below (an undeclared one is damage); 5: machine and
-# sessions (where and when it trained)
-SCHEMA_VERSION = 5
+# sessions (where and when it trained); 6: status stalled stored (a dead network ended early,
+# train.stop_dead) with dead_site
+SCHEMA_VERSION = 6
 
 
 class Determinism(str, Enum):
@@ -167,7 +168,7 @@ def _types(fields: tuple[str, ...]) -> dict[str, Callable[[str], Any]]:
 
 
 class Status(str, Enum):
-    """A run's status. summary.json stores the first six; readers derive the others."""
+    """A run's status. summary.json stores the first seven; readers derive the others."""
 
     RUNNING = "running"
     COMPLETED = "completed"
@@ -175,7 +176,8 @@ class Status(str, Enum):
     INTERRUPTED = "interrupted"
     FAILED = "failed"
     PRUNED = "pruned"  # a tuning trial stopped early by its pruner: evidence, never compared
-    STALLED = "stalled"  # derived: completed near chance (see CHANCE)
+    # stored: its network died (train.stop_dead); derived: completed near chance (CHANCE)
+    STALLED = "stalled"
     INCOMPLETE = "incomplete"  # derived: 'running' but its process is gone
 
     def __str__(self) -> str:
@@ -189,6 +191,7 @@ STORED = (
     Status.INTERRUPTED,
     Status.FAILED,
     Status.PRUNED,
+    Status.STALLED,
 )
 FINISHED = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.PRUNED)  # nothing to train
 STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
@@ -286,6 +289,9 @@ class Summary(BaseModel):
     final_per_class_acc: list[float] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     diverged_epoch: int | None = None
+    # stalled early: the activation site that output 0 for every unit on every training image
+    # at its last two epoch ends (train.stop_dead)
+    dead_site: str | None = None
     resume_from_epoch: int | None = None  # interrupted: the last checkpoint's epoch
     error: str | None = None  # failed: why
     # who and where: written by write_summary
@@ -934,7 +940,7 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
     finals = (summary.final_test_acc, summary.best_test_acc)
     if not cfg.train.eval_test:
         finals = (summary.final_val_acc, summary.best_val_acc)
-    if summary.status == Status.COMPLETED and None in finals:
+    if summary.status in (Status.COMPLETED, Status.STALLED) and None in finals:
         raise ValueError("a completed run without its final and best accuracy")
     cfgmod.check_name(summary.name, "name")
 

@@ -19,8 +19,10 @@ from actbench.config import Config
 from actbench.errors import ActbenchError, RunFailed
 from actbench.plan import TrialRef
 from actbench.rundir import (
+    CHANCE,
     CHECKPOINT,
     MODEL,
+    STALL_MARGIN,
     RunDir,
     RunLocked,
     Status,
@@ -31,6 +33,10 @@ from actbench.rundir import (
 from actbench.train import EpochResult, Progress, Trainer, diverged
 
 HEARTBEAT_EVERY = 30.0  # seconds between summary.json rewrites inside a long epoch
+# Epoch ends in a row at which a site must be dead before a run stops as stalled: after the
+# first, the momentum of earlier gradients can still move the weights below it; after a
+# further epoch without a gradient it has decayed (by momentum ** steps, ~0 for 0.9).
+DEAD_EPOCHS = 2
 
 
 class StopFlag:
@@ -156,6 +162,7 @@ def build_summary(
     rows: list[EpochResult],
     status: Status,
     trial: TrialRef | None = None,
+    dead_site: str | None = None,
 ) -> Summary:
     """summary.json: what the run is, how it ended, and its headline numbers."""
     import torch
@@ -203,6 +210,7 @@ def build_summary(
             None if cfgmod.is_builtin(cfg.activation.name) else plugins.source(cfg.activation.name)
         ),
         diverged_epoch=rows[-1].epoch if status == Status.DIVERGED else None,
+        dead_site=dead_site,
         study=trial.study if trial else None,
         trial=trial.number if trial else None,
     )
@@ -219,10 +227,10 @@ def execute(
     trial: TrialRef | None = None,
 ) -> Summary:
     """Train `run` to its configured epochs (resumed: the trainer holds its checkpoint);
-    returns the final summary. Status: completed, diverged, interrupted (a signal, or
-    should_stop() true at a batch boundary) or, for a tuning trial, pruned (its study's
-    pruner said so after an epoch). An exception records the run as failed, with the error,
-    and is raised again."""
+    returns the final summary. Status: completed, diverged, stalled (a dead network ended
+    early, train.stop_dead), interrupted (a signal, or should_stop() true at a batch boundary)
+    or, for a tuning trial, pruned (its study's pruner said so after an epoch). An exception
+    records the run as failed, with the error, and is raised again."""
     cfg = trainer.cfg
     run.lock()
     rows: list[EpochResult] = []
@@ -285,6 +293,7 @@ def _train_epochs(
             progress(done, total, loss)
 
     status = Status.COMPLETED
+    dead: list[str | None] = []  # per epoch of this invocation: the dead site found, if any
     with interruptible() as flag:
 
         def stop() -> bool:
@@ -308,17 +317,23 @@ def _train_epochs(
             if on_epoch is not None:
                 on_epoch(result)
             more = trainer.epoch < cfg.train.epochs
+            below = result.train_acc < CHANCE + STALL_MARGIN
+            dead.append(trainer.dead_site() if cfg.train.stop_dead and below and more else None)
             if prune is not None and more and prune(result.epoch, result.val_acc):
                 status = Status.PRUNED
+                break
+            if dead[-1] and dead[-DEAD_EPOCHS:] == [dead[-1]] * DEAD_EPOCHS:
+                status = Status.STALLED
                 break
             if stop():
                 status = Status.INTERRUPTED if trainer.epoch < cfg.train.epochs else status
                 break
 
-    summary = build_summary(run, cfg, trainer, rows, status, trial)
-    if status == Status.COMPLETED:
+    summary = build_summary(run, cfg, trainer, rows, status, trial,
+                            dead[-1] if status == Status.STALLED else None)  # fmt: skip
+    if status in (Status.COMPLETED, Status.STALLED):
         # The last epoch's test pass also measured dead units and 2-D features, unless
-        # this run resumed after it (then measure them now).
+        # this run resumed after it or stopped dead before it (then measure them now).
         final = trainer.last_eval
         if final is None or final.dead_units is None:
             final = trainer.evaluate(details=True)
@@ -362,7 +377,7 @@ def prepare_resume(path: Path, data_dir: Path | None = None) -> tuple[RunDir, Tr
     record = load_run(path)
     why = {
         Status.COMPLETED: "already completed; nothing to resume",
-        Status.STALLED: "already completed (stalled near chance); nothing to resume",
+        Status.STALLED: "stalled (near chance, or its network died); nothing to resume",
         Status.DIVERGED: "diverged; resuming would diverge again (train anew with a lower lr)",
         Status.RUNNING: f"still running (process {record.summary.pid})",
         Status.PRUNED: "a tuning trial its pruner stopped; it is kept as evidence, as it is",

@@ -312,6 +312,12 @@ class Trainer:
                 }
         return result
 
+    def dead_site(self) -> str | None:
+        """The first activation site whose every unit outputs 0 for every training image (in
+        eval mode, no augmentation), or None: below such a site the network gets no gradient."""
+        found = self.evaluate(details=True, split=self.train_set).dead_units or {}
+        return next((site for site, dead in found.items() if dead == 1.0), None)
+
     def run_epoch(
         self,
         progress: Progress | None = None,

@@ -185,6 +185,42 @@ def test_divergence_is_recorded(tmp_path: Path) -> None:
     assert row["status"] == "diverged" and row["final_acc_%"] is None
 
 
+def test_a_dead_network_stops_early_as_stalled(tmp_path: Path) -> None:
+    """A network whose first layer outputs 0 everywhere stops after two epochs (dead at both
+    ends) as stalled, counted as a failure to train; with stop_dead off it trains on."""
+    dead = [*QUICK, "activation.name=tests.user_acts:Dead", "train.epochs=4"]
+    env = {"ACTBENCH_DATA": str(DATA_ROOT)}
+    args = ["train", "-c", "relu.yaml", "--runs-dir", str(tmp_path / "stop"), *_sets(dead)]
+    result = cli.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "stop").iterdir()
+    assert result.stderr.startswith(
+        "stalled: stopped after epoch 2, conv1 is dead (every unit output 0 for every training "
+        "image at consecutive epoch ends, so nothing below it can learn); final accuracy "
+    )
+    s = json.loads((run / "summary.json").read_text())
+    ending = (s["status"], s["epochs"], s["epochs_planned"], s["dead_site"])
+    assert ending == ("stalled", 2, 4, "conv1")
+    assert s["final_test_acc"] < rundir.CHANCE + rundir.STALL_MARGIN
+    assert s["dead_units"] == {"conv1": 1.0, "conv2": 1.0, "fc1": 1.0}
+    assert (run / "model.pt").is_file()
+    table = cli.invoke(app, ["compare", str(tmp_path / "stop"), "--format", "json"])
+    (row,) = json.loads(table.stdout)[0]["rows"]
+    assert (row["status"], row["epochs"]) == ("stalled", 2)
+    again = cli.invoke(app, ["train", "--resume", str(run)], env=env)
+    assert again.exit_code == 2
+    assert "stalled (near chance, or its network died); nothing to resume" in again.stderr
+
+    on = ["train", "-c", "relu.yaml", "--runs-dir", str(tmp_path / "on"),
+          *_sets([*dead, "train.stop_dead=false"])]  # fmt: skip
+    assert cli.invoke(app, on, env=env).exit_code == 0
+    (full,) = (tmp_path / "on").iterdir()
+    assert rundir.load_run(full).summary.epochs == 4
+    assert rundir.load_run(full).status == "stalled"  # derived: completed near chance
+    # the same experiment: stop_dead changes when a dead run ends, not what it measures
+    assert rundir.load_run(full).fingerprint == rundir.load_run(run).fingerprint
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -218,3 +218,28 @@ def test_tune_resumes_after_the_driver_stops_and_records_every_trial_once(
     assert again.returncode == 0, err
     _check_recorded_once(folder)
     assert (folder / rundir.TUNED).is_file()
+
+
+@pytest.mark.slow
+@needs_data
+def test_trials_whose_network_died_end_early_and_still_name_a_setting(tmp_path: Path) -> None:
+    """A stalled trial (its network died: train.stop_dead) is told to its study as completed
+    at its validation accuracy, so a study whose every trial stalls still names a setting for
+    tuned.yaml, whose evaluation then shows the stall; its epochs end at the second dead one."""
+    text = TUNE.replace("train.epochs: 2", "train.epochs: 4").replace(
+        "[{name: relu}, {name: prelu}]", "[{name: 'tests.user_acts:Dead'}]"
+    )
+    args = ["tune", "-c", str(_tune_file(tmp_path, text)), "--runs-dir", str(tmp_path)]
+    result = cli.invoke(app, args, env={"ACTBENCH_DATA": str(DATA_ROOT)})
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "tiny"
+    assert result.stdout.splitlines()[-1] == (
+        f"0 completed, 0 failed, 2 stalled, 0 skipped trial runs in {folder}"
+    )
+    study = "tests.user_acts.Dead-lenet-mnist"
+    for t in _study(folder, study).get_trials():
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        run = rundir.load_run(folder / f"{study}-t{t.number:03d}-s1000")
+        assert (run.status, run.summary.epochs, run.summary.dead_site) == ("stalled", 2, "conv1")
+        assert run.summary.final_val_acc == pytest.approx(t.value)
+    assert (folder / rundir.TUNED).is_file()

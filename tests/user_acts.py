@@ -101,3 +101,13 @@ class FailsInTraining(nn.Module):
             if FailsInTraining.calls > self.after:
                 raise RuntimeError("activation blew a fuse")
         return torch.relu(x)
+
+
+class Dead(nn.Module):
+    """0 for every input, with no gradient: a network dead from its first layer, as a ReLU
+    network is once every unit of a layer has died."""
+
+    init_gain = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(-x.abs())
