@@ -38,6 +38,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = tuple(registry.SCHEDULES)
 
 TRAIN_IMAGES = 60_000  # training images of every data set here (MNIST, Fashion-MNIST)
+TEST_IMAGES = 10_000  # and test images
 # Bounds for integers (README: config reference). Wide enough for any real run, narrow enough
 # that nothing downstream overflows (numpy seeds are 32-bit).
 MAX_SEED = 2**32 - 1
@@ -89,6 +90,9 @@ class DataConfig(_Section):
     root: str | None = None  # None: $ACTBENCH_DATA, else ./data
     # first N training images (quick runs); None = all
     train_subset: Annotated[int, Field(ge=1, le=TRAIN_IMAGES)] | None = None
+    # first N test images (quick runs: a test pass of LeNet++ costs as much as training on
+    # several thousand images); None = all. Reports state every accuracy's test_images.
+    test_subset: Annotated[int, Field(ge=1, le=TEST_IMAGES)] | None = None
     # augmentation: each training image moved by a random whole number of pixels, up to
     # `shift` each way (edges repeated), redrawn every epoch; 0 = off. Test images never move.
     shift: Annotated[int, Field(ge=0, le=registry.IMAGE_SIDE // 2)] = 0
@@ -603,6 +607,7 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # that value they stay out of the identity, so earlier runs keep their fingerprint.
 LATER_FIELDS: dict[str, Any] = {
     "data.shift": 0,
+    "data.test_subset": None,
     "data.val_size": 0,
     "data.val_seed": None,
     "train.eval_test": True,

@@ -135,8 +135,9 @@ def _normalise(
 
 
 def load(cfg: DataConfig, device: torch.device, seed: int, test: bool = True) -> Splits:
-    """Training (after the validation split and train_subset), validation and test splits,
-    normalised once and moved to `device`; without `test` the test files are never opened."""
+    """Training (after the validation split and train_subset), validation and test (the
+    first test_subset) splits, normalised once and moved to `device`; without `test` the test
+    files are never opened."""
     root = resolve_root(cfg)
     if cfg.download:
         _download(cfg.dataset, root)
@@ -153,7 +154,10 @@ def load(cfg: DataConfig, device: torch.device, seed: int, test: bool = True) ->
     train = _normalise(images, labels, cfg.dataset, device)
     test_split = None
     if test:
-        test_split = _normalise(*_read(cfg.dataset, root, TEST_PREFIX), cfg.dataset, device)
+        images, labels = _read(cfg.dataset, root, TEST_PREFIX)
+        if cfg.test_subset is not None:
+            images, labels = images[: cfg.test_subset], labels[: cfg.test_subset]
+        test_split = _normalise(images, labels, cfg.dataset, device)
     return Splits(train, val, test_split, val_seed)
 
 
