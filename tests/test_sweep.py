@@ -160,7 +160,7 @@ def test_failed_runs_are_redone_and_kept_aside(tmp_path: Path) -> None:
     run = tmp_path / "one" / "relu-lenet-mnist-s0"
     assert not run.exists()  # data missing: nothing was created
     # A run that failed after its folder existed (here: written by hand as a failure record).
-    quick = {"data": {"train_subset": 2000}, "train": {"epochs": 1}}  # as QUICK sets
+    quick = {"data": {"train_subset": 2000, "test_subset": 1000}, "train": {"epochs": 1}}  # QUICK
     fake_run(tmp_path / "one", {"name": "relu"}, 0, None, status="failed", overrides=quick)
     (run / "notes.txt").write_text("mine")
     redo = cli.invoke(app, [*args, "--data-dir", str(DATA_ROOT)])

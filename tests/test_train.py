@@ -147,7 +147,7 @@ def test_same_config_twice_gives_same_metrics(runs: Path, tmp_path: Path) -> Non
 
 
 def test_lenetpp_prelu_runs(tmp_path: Path) -> None:
-    run = _train(tmp_path, "lenetpp_prelu.yaml", "data.train_subset=500", "data.test_subset=1000")
+    run = _train(tmp_path, "lenetpp_prelu.yaml", "data.train_subset=500")
     s = json.loads((run / "summary.json").read_text())
     assert s["test_images"] == 1000  # the first 1,000 test images, and every number says so
     assert s["net"] == "lenetpp" and s["status"] == "completed"
