@@ -143,8 +143,8 @@ def _report_end(run_path: Path, summary: Summary) -> None:
         _err(
             f"stalled: stopped after epoch {summary.epochs}, {summary.dead_site} is dead (every "
             "unit output 0 for every training image at consecutive epoch ends, so nothing below "
-            f"it can learn); final accuracy {100 * (final or 0):.2f}%. Run kept in {run_path} "
-            "(train.stop_dead=false trains on)"
+            f"it can learn); final accuracy {100 * (final or 0):.2f}%. Run kept in {run_path}; "
+            "to train every epoch anyway, train anew with --set train.stop_dead=false"
         )
     elif summary.status == Status.DIVERGED:
         _err(

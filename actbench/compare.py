@@ -180,8 +180,9 @@ def _scale(groups: list[Group]) -> float:
     sizes = {r.summary.test_images for g in groups for r in g.counted}
     if len(sizes) > 1:
         raise ActbenchError(
-            f"runs were tested on different numbers of images ({sorted(sizes)}); "
-            "compare them separately (--group-by dataset)"
+            f"runs were tested on different numbers of images ({sorted(sizes)}): accuracies "
+            "over different test images do not compare (another data set, or data.test_subset); "
+            "compare them separately"
         )
     return 100 / (sizes.pop() if sizes else 10_000)
 
@@ -610,8 +611,8 @@ def grouped_table(
             "every unit of a site output 0 on every training image at two epoch ends)"
         )
         notes.append(
-            f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy "
-            f"{early if died else ''}"
+            f"stalled: completed below {100 * (CHANCE + STALL_MARGIN):g}% test accuracy"
+            f"{early if died else ''} "
             "(chance is 10%), counted in the numbers but a failure to train: trained k/n "
             "counts the others; stall counts are compared with Fisher's exact test, and no "
             "t-test or t interval is computed against a group that stalled in every run; "

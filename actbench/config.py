@@ -104,6 +104,11 @@ class DataConfig(_Section):
     val_seed: Seed | None = None
     download: bool = False  # let torchvision download (needs internet)
 
+    @field_validator("test_subset")
+    @classmethod
+    def _test_subset(cls, v: int | None) -> int | None:
+        return None if v == TEST_IMAGES else v  # every test image: the same run as null
+
 
 class ModelConfig(_Section):
     net: Choice("model.net", NETS) = "lenet"  # lenet (LeNet-style) | lenetpp (LeNet++)
@@ -380,6 +385,9 @@ def validate(
         )
     if data.val_size == 0 and data.val_seed is not None:
         raise ActbenchError("data.val_seed applies only with a split (data.val_size > 0)")
+    if not cfg.train.eval_test and data.test_subset is not None:
+        raise ActbenchError("data.test_subset applies only when the test set is read "
+                            "(train.eval_test: true)")  # fmt: skip
     if not cfg.train.eval_test and data.val_size == 0:
         raise ActbenchError(
             "train.eval_test: false needs a validation split (data.val_size > 0) to judge by"

@@ -139,6 +139,38 @@ def activation_sites(model: nn.Module) -> dict[str, nn.Module]:
     return dict(model.acts.items())
 
 
+# Modules that compute differently in training than in evaluation (random masks or slopes).
+# User activations are taken to compute the same in both (README: dead networks).
+NOISY = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+         nn.FeatureAlphaDropout, nn.RReLU)  # fmt: skip
+
+
+@torch.no_grad()
+def sites_before_noise(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """The sites whose input passes through no NOISY module, found by calling the model on x
+    (one or a few images) in eval mode: there a unit computes the same in training as in
+    evaluation, so one that outputs 0 for every image in evaluation gets no gradient."""
+    calls: list[nn.Module] = []  # sites and NOISY modules, in the order the model calls them
+    sites = {id(m): name for name, m in activation_sites(model).items()}
+    hooks = [m.register_forward_pre_hook(lambda mod, _inp: calls.append(mod))
+             for m in model.modules() if id(m) in sites or isinstance(m, NOISY)]  # fmt: skip
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    out: list[str] = []
+    for module in calls:
+        if id(module) in sites:  # an RReLU site's own input is still noise-free: it counts
+            out.append(sites[id(module)])
+        if isinstance(module, NOISY):
+            break
+    return list(dict.fromkeys(out))
+
+
 def activation_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Every learned parameter of the activation modules (PReLU's a, a user activation's
     coefficients): excluded from ordinary weight decay."""

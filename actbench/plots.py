@@ -44,11 +44,24 @@ def _prelu_groups(g: Grouping) -> dict[str, list[Run]]:
     return per_net({label: runs for label, runs in out.items() if runs})
 
 
-def _legend(label: str, runs: list[Run]) -> str:
-    """'label (n=5)', plus how many of the runs stalled (they count, but say so)."""
+def _per_epoch(runs: list[Run]) -> list[Run]:
+    """The runs a per-epoch plot draws: one that stopped early because its network died
+    (dead_site) lacks the later epochs, and averaging it into the epochs it has would bend
+    its group's line where it ends; it is left out (the legend says so) unless every run of
+    the group stopped."""
+    full = [r for r in runs if r.summary.dead_site is None]
+    return full or runs
+
+
+def _legend(label: str, runs: list[Run], drawn: list[Run] | None = None) -> str:
+    """'label (n=5)', plus how many of the runs stalled (they count, but say so) and how
+    many of those a per-epoch plot leaves out (`drawn`: the runs it draws)."""
     stalled = sum(r.status == Status.STALLED for r in runs)
     seeds = len({r.summary.seed for r in runs})
-    return f"{label} (n={seeds}{f', {stalled} stalled' if stalled else ''})"
+    left = len(runs) - len(drawn) if drawn is not None else 0
+    extra = f", {stalled} stalled" if stalled else ""
+    extra += f", {left} stopped dead, not drawn" if left else ""
+    return f"{label} (n={seeds}{extra})"
 
 
 def _forest_label(row: GroupRow) -> str:
@@ -79,7 +92,8 @@ def curves(g: Grouping, metric: str = "accuracy") -> Plot:
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))
     data: dict[str, Any] = {}
     for label, members in _groups(g).items():
-        series = [r.metrics for r in members]
+        drawn = _per_epoch(members)
+        series = [r.metrics for r in drawn]
         epochs = min(len(s) for s in series)
         if epochs == 0:
             continue
@@ -90,7 +104,7 @@ def curves(g: Grouping, metric: str = "accuracy") -> Plot:
         x = np.arange(1, epochs + 1)
         for ax, values in ((ax_acc, acc), (ax_loss, loss)):
             mean, std = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else 0 * x
-            (line,) = ax.plot(x, mean, marker="o", ms=3, label=_legend(label, members))
+            (line,) = ax.plot(x, mean, marker="o", ms=3, label=_legend(label, members, drawn))
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         data[label] = {"test": acc.mean(0).tolist(), "train_loss": loss.mean(0).tolist()}
     if metric == "accuracy":
@@ -217,7 +231,7 @@ def slope_trajectories(g: Grouping) -> Plot:
     )
     data: dict[str, Any] = {}
     for ax, variant in zip(axes[0], variants, strict=False):
-        members = groups[variant]
+        members = _per_epoch(groups[variant])
         table: dict[str, dict[int, list[float]]] = {}
         for run in members:
             per_run: dict[tuple[str, int], list[float]] = {}
@@ -347,7 +361,7 @@ def _shape_at(run: Run, epoch: int | None) -> dict[str, tuple[str, list[float], 
 
 
 def _shape_groups(g: Grouping) -> dict[str, list[Run]]:
-    out = {label: [r for r in runs if r.shapes] for label, runs in _groups(g).items()}
+    out = {label: [r for r in _per_epoch(runs) if r.shapes] for label, runs in _groups(g).items()}
     return per_net({label: runs for label, runs in out.items() if runs})
 
 
@@ -600,7 +614,7 @@ def gap(c: Comparison) -> Plot | None:
     by_seed = {
         label: {
             seed: {e: statistics.fmean(m.get(e, math.nan) for m in ms) for e in ms[0]}
-            for seed, ms in _per_seed_metrics(grp.counted).items()
+            for seed, ms in _per_seed_metrics(_per_epoch(grp.counted)).items()
         }
         for label, grp in c.grouping.groups.items()
     }

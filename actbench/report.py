@@ -267,6 +267,18 @@ def tune_table(studies: list[Any]) -> Table:
             *[None if best is None else best.params.get(k) for k in keys],
         ])  # fmt: skip
     rows.sort(key=lambda r: -(r[5] or 0.0))
+    notes = [
+        "every study had the same trial budget and search space; pruned trials stopped early "
+        "on validation accuracy and are never chosen; the test set was never read"
+    ]
+    dead = {s.name: sum(t.dead for t in s.trials) for s in studies}
+    if any(dead.values()):
+        notes.append(
+            "completed includes trials stopped early as stalled, their network dead (a site "
+            "output 0 on every training image at two epoch ends; train.stop_dead), told to "
+            "the study at their validation accuracy: "
+            + ", ".join(f"{name} {k}" for name, k in dead.items() if k)
+        )
     return Table(
         "Tuning: each study's best trial (validation accuracy, %)",
         [
@@ -280,10 +292,7 @@ def tune_table(studies: list[Any]) -> Table:
             *keys,
         ],
         rows,
-        [
-            "every study had the same trial budget and search space; pruned trials stopped early "
-            "on validation accuracy and are never chosen; the test set was never read"
-        ],
+        notes,
     )
 
 

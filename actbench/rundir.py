@@ -382,8 +382,8 @@ class Run:
 
     @property
     def completed(self) -> bool:
-        """Counts in the numbers: the run trained all its epochs without diverging (stalled
-        runs included)."""
+        """Counts in the numbers: the run trained all its epochs without diverging, or stalled
+        (near chance at the end, or stopped early when its network died)."""
         return (
             self.status in (Status.COMPLETED, Status.STALLED)
             and self.summary.final_test_acc is not None
@@ -876,6 +876,8 @@ def _parse_summary(text: str) -> Summary:
     summary = model.model_validate(raw)
     if summary.status not in STORED:
         raise ValueError(f"status {summary.status.value!r} is derived, never stored")
+    if summary.status == Status.STALLED and (summary.schema_version < 6 or not summary.dead_site):
+        raise ValueError("status 'stalled' is stored only with its dead_site (schema 6 on)")
     return summary
 
 

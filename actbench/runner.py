@@ -263,6 +263,7 @@ def _train_epochs(
 ) -> Summary:
     """execute's body, under the run's lock; `rows` collects the epochs as they end."""
     cfg = trainer.cfg
+    dead: list[str | None] = []  # per epoch end: the dead site found there (train.stop_dead)
     prune = None
     if trial is not None and trial.pruner != "none":  # without a pruner: no study to open
         from actbench.pruning import judge
@@ -274,6 +275,8 @@ def _train_epochs(
         run.upgrade(earlier)
         run.truncate(trainer.epoch)
         rows.extend(EpochResult(**m) for m in load_run(run.path).metrics)
+        if rows:  # the check at the checkpoint's epoch end, as an uninterrupted run made it
+            dead.append(_dead_after(trainer, rows[-1]))
     else:
         run.begin_training([])
         run.write_config(config_text(cfg))
@@ -293,7 +296,6 @@ def _train_epochs(
             progress(done, total, loss)
 
     status = Status.COMPLETED
-    dead: list[str | None] = []  # per epoch of this invocation: the dead site found, if any
     with interruptible() as flag:
 
         def stop() -> bool:
@@ -305,6 +307,10 @@ def _train_epochs(
             if result is None:
                 status = Status.INTERRUPTED
                 break
+            if not diverged(result.train_loss):
+                started = time.perf_counter()
+                dead.append(_dead_after(trainer, result, stop))
+                result.seconds += time.perf_counter() - started  # part of the epoch's cost
             rows.append(result)
             run.append_metrics(asdict(result), validation=trainer.splits.val is not None)
             record_activations(run, trainer, result.epoch)
@@ -317,8 +323,6 @@ def _train_epochs(
             if on_epoch is not None:
                 on_epoch(result)
             more = trainer.epoch < cfg.train.epochs
-            below = result.train_acc < CHANCE + STALL_MARGIN
-            dead.append(trainer.dead_site() if cfg.train.stop_dead and below and more else None)
             if prune is not None and more and prune(result.epoch, result.val_acc):
                 status = Status.PRUNED
                 break
@@ -346,6 +350,19 @@ def _train_epochs(
         summary.resume_from_epoch = trainer.epoch if rows else 0
     run.write_summary(summary)
     return summary
+
+
+def _dead_after(
+    trainer: Trainer, result: EpochResult, should_stop: Callable[[], bool] | None = None
+) -> str | None:
+    """The site dead at the end of this epoch (Trainer.dead_site), checked only under
+    train.stop_dead, after an epoch below the stall line with epochs still to train."""
+    cfg = trainer.cfg.train
+    if not cfg.stop_dead or trainer.epoch >= cfg.epochs:
+        return None
+    if result.train_acc >= CHANCE + STALL_MARGIN:
+        return None
+    return trainer.dead_site(should_stop)
 
 
 def train(

@@ -46,6 +46,10 @@ class EpochResult:
     val_acc: float = math.nan
 
 
+class _Stopped(Exception):
+    """evaluate's should_stop said stop between batches."""
+
+
 @dataclass
 class Evaluation:
     """One pass over a held-out split in eval mode."""
@@ -157,6 +161,7 @@ class Trainer:
         self.last_lr = cfg.optim.lr  # lr of the latest training step
         self.last_eval: Evaluation | None = None  # the latest evaluate() result
         self.notes: list[str] = []  # things the user should know (e.g. compile fell back)
+        self._exact_sites: list[str] | None = None  # sites_before_noise, found once
         note = activations.gain_note(cfg.activation) if cfg.model.init == "auto" else None
         if note:
             self.notes.append(note)
@@ -254,11 +259,17 @@ class Trainer:
         return loss_sum.item() / n, correct.item() / n
 
     @torch.no_grad()
-    def evaluate(self, details: bool = False, split: data.Split | None = None) -> Evaluation:
+    def evaluate(
+        self,
+        details: bool = False,
+        split: data.Split | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Evaluation:
         """Loss, accuracy and per-class accuracy on `split` (default: the test set, else the
         validation split) in eval mode (RReLU uses its mean slope, no dropout). With
         details, in the same pass: per site the fraction of units that output 0 for every
-        image, and for LeNet++ the 2-D bottleneck features."""
+        image, and for LeNet++ the 2-D bottleneck features. _Stopped if should_stop() turns
+        true between batches."""
         self.model.eval()
         test = split or self.splits.test or self.splits.val
         assert test is not None  # the config guarantees a split to evaluate on
@@ -284,6 +295,8 @@ class Trainer:
                 hooks.append(module.register_forward_hook(hook))
         try:
             for start in range(0, n, bs):
+                if should_stop is not None and should_stop():
+                    raise _Stopped
                 x, y = self._batch(test, slice(start, start + bs))
                 with self._autocast():
                     out = self.model(x).float()  # eager: hooks and eval graphs stay simple
@@ -312,11 +325,19 @@ class Trainer:
                 }
         return result
 
-    def dead_site(self) -> str | None:
-        """The first activation site whose every unit outputs 0 for every training image (in
-        eval mode, no augmentation), or None: below such a site the network gets no gradient."""
-        found = self.evaluate(details=True, split=self.train_set).dead_units or {}
-        return next((site for site, dead in found.items() if dead == 1.0), None)
+    def dead_site(self, should_stop: Callable[[], bool] | None = None) -> str | None:
+        """The first activation site whose every unit outputs 0 for every training image (a
+        pass in eval mode, no augmentation), among the sites that compute the same in
+        training (models.sites_before_noise); None if there is none, or if should_stop()
+        turned true during the pass. Below such a site the network gets no gradient."""
+        if self._exact_sites is None:
+            self._exact_sites = models.sites_before_noise(self.model, self.train_set.x[:1])
+        try:
+            found = self.evaluate(True, self.train_set, should_stop).dead_units or {}
+        except _Stopped:
+            return None
+        dead = (s for s, share in found.items() if share == 1.0 and s in self._exact_sites)
+        return next(dead, None)
 
     def run_epoch(
         self,

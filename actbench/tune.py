@@ -480,6 +480,7 @@ class TrialResult:
     value: float | None  # the objective, mean over the trial's seeds (None: not finished)
     status: Status  # completed (stalled counts as completed), pruned, diverged, failed...
     epochs: int  # epochs its first run trained
+    dead: bool = False  # a run of it stopped early, its network dead (train.stop_dead)
 
 
 @dataclass
@@ -528,7 +529,8 @@ def results(folder: Path, runs: list[Any]) -> list[StudyResult]:
         elif status == Status.PRUNED:  # where it was stopped: drawn, never chosen
             value = members[0].summary.final_val_acc
         params = {k: flat.get(k) for k in keys}
-        trial = TrialResult(study, number, params, value, status, members[0].summary.epochs)
+        trial = TrialResult(study, number, params, value, status, members[0].summary.epochs,
+                            any(r.summary.dead_site for r in members))  # fmt: skip
         studies.setdefault(study, []).append(trial)
     out = []
     for name, trials in studies.items():

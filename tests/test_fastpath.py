@@ -236,8 +236,8 @@ def test_the_cli_times_again_then_says_a_damaged_cache_in_one_line(tmp_path: Pat
     entry.write_text("{")
     trained = subprocess.run(
         [sys.executable, "-m", "actbench", "train", "-c", "relu.yaml", *sets,
-         "--set", "data.train_subset=500", "--set", "train.epochs=1",
-         "--runs-dir", str(tmp_path / "runs")],
+         "--set", "data.train_subset=500", "--set", "data.test_subset=1000",
+         "--set", "train.epochs=1", "--runs-dir", str(tmp_path / "runs")],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr

@@ -24,7 +24,8 @@ ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, needs_data]
 cli = CliRunner()
 SPEC = "name: tiny\nbase: relu.yaml\nseeds: 2\naxes:\n  activation: [{name: relu}, {name: prelu}]\n"
-QUICK = ["--set", "data.train_subset=300", "--set", "train.device=cpu"]
+QUICK = ["--set", "data.train_subset=300", "--set", "data.test_subset=1000", "--set",
+         "train.device=cpu"]  # fmt: skip
 ENV = {"ACTBENCH_DATA": str(DATA_ROOT), "RAY_AUTH_MODE": "disabled"}
 BOUND = 600  # seconds: any Ray test that takes longer has hung
 
@@ -147,7 +148,8 @@ def test_ctrl_c_then_rerun_completes(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     # 2,000 images x 4 epochs: the runs cannot all end between the first epoch and the signal
     args = ["-c", str(spec), "--set", "data.train_subset=2000", "--set", "train.device=cpu",
-            "--set", "train.epochs=4", "--runs-dir", str(tmp_path)]  # fmt: skip
+            "--set", "train.epochs=4", "--set", "data.test_subset=1000",
+            "--runs-dir", str(tmp_path)]  # fmt: skip
     folder = tmp_path / "tiny"
     proc = _sweep(*args, "--backend", "ray", "--cpus-per-run", "1")
     try:

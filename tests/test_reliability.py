@@ -171,7 +171,8 @@ def test_truncated_csv_line_is_ignored(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------- real processes
 
-ARGS = ["--set", "data.train_subset=3000", "--set", "train.epochs=3", "--set", "train.device=cpu"]
+ARGS = ["--set", "data.train_subset=3000", "--set", "data.test_subset=1000", "--set",
+        "train.epochs=3", "--set", "train.device=cpu"]  # fmt: skip
 
 
 def _start(runs: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -277,7 +278,8 @@ def test_sigkill_leaves_a_readable_resumable_run(tmp_path: Path) -> None:
 @needs_data
 def test_two_trainings_with_the_same_name_get_two_directories(tmp_path: Path) -> None:
     # SOURCE_DATE_EPOCH pins the time stamp, so both processes want the very same folder.
-    extra = ["--set", "train.epochs=1", "--set", "data.train_subset=500"]
+    extra = ["--set", "train.epochs=1", "--set", "data.train_subset=500", "--set",
+             "data.test_subset=1000"]  # fmt: skip
     procs = [_start(tmp_path, *extra, env={"SOURCE_DATE_EPOCH": "1767225600"}) for _ in range(2)]
     for p in procs:
         p.communicate(timeout=300)

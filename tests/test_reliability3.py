@@ -46,7 +46,7 @@ SWEEP = "name: sig\nbase: relu.yaml\nseeds: 2\naxes:\n  activation: [{name: relu
 # 3,000 images x 3 epochs, 4 runs on 2 workers: when the first epoch ends, two runs are in
 # flight and two not started, so at least two end interrupted whatever the machine's speed
 SLOW_RUNS = ["--set", "data.train_subset=3000", "--set", "train.epochs=3",
-             "--set", "train.device=cpu"]  # fmt: skip
+             "--set", "data.test_subset=1000", "--set", "train.device=cpu"]  # fmt: skip
 
 
 def _start_sweep(tmp_path: Path) -> subprocess.Popen[str]:
@@ -226,7 +226,8 @@ def test_a_sweep_moves_a_run_killed_before_its_first_epoch_aside_and_trains_it(
 
     spec = tmp_path / "s.yaml"
     spec.write_text("name: s\nbase: relu.yaml\nseeds: 1\n")
-    quick = ["--set", "data.train_subset=500", "--set", "train.epochs=1"]
+    quick = ["--set", "data.train_subset=500", "--set", "data.test_subset=1000", "--set",
+             "train.epochs=1"]  # fmt: skip
     cfg = calibrate.resolve(config.load("relu.yaml", [q for q in quick if q != "--set"]))
     _killed_before_first_epoch(tmp_path / "s", cfg, "relu-lenet-mnist-s0")
     env = {"ACTBENCH_DATA": str(DATA_ROOT)}
@@ -473,8 +474,8 @@ def test_a_user_activation_failing_mid_training_leaves_a_failed_run(tmp_path: Pa
     result = cli.invoke(
         app,
         ["train", "-c", "relu.yaml", "--set", "activation.name=tests.user_acts:FailsInTraining",
-         "--set", "data.train_subset=2000", "--set", "train.epochs=2",
-         "--runs-dir", str(tmp_path), "--name", "r"],
+         "--set", "data.train_subset=2000", "--set", "data.test_subset=1000",
+         "--set", "train.epochs=2", "--runs-dir", str(tmp_path), "--name", "r"],
         env={"ACTBENCH_DATA": str(DATA_ROOT)},
     )  # fmt: skip
     assert result.exit_code != 0

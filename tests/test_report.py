@@ -169,3 +169,31 @@ def test_report_lists_every_seeds_learned_slope(tmp_path: Path) -> None:
         "| prelu | conv1 | a | 0.25 | -0.125 |\n"
         "| prelu | conv2 | a | 0.5 | 0.75 |"
     )
+
+
+def test_a_run_stopped_dead_counts_but_leaves_no_dent_in_the_per_epoch_plots(
+    tmp_path: Path,
+) -> None:
+    """A run that stopped early because its network died (train.stop_dead) has 2 of its 5
+    epochs: it counts in the numbers, and the per-epoch plots draw its group over the 5
+    epochs of the others, saying it is left out."""
+    runs = tmp_path / "runs"
+    five = {"train": {"epochs": 5}}
+    for seed in range(4):
+        fake_run(runs, PRELU, seed, 0.985, overrides=five, curve=[0.9, 0.95, 0.97, 0.98, 0.985])
+        if seed:
+            fake_run(runs, RELU, seed, 0.98, overrides=five, curve=[0.9, 0.94, 0.96, 0.97, 0.98])
+    dead = fake_run(runs, RELU, 0, 0.1135, overrides=five, curve=[0.1135, 0.1135],
+                    status="stalled", dead_site="conv1", epochs=2)  # fmt: skip
+    assert rundir.load_run(dead).status == "stalled" and rundir.load_run(dead).completed
+    found, _ = rundir.collect([runs])
+    c = compare.for_report(found, "relu")
+    rows = {r["group"]: r for r in compare.records(c.tables[0])}
+    assert (rows["relu"]["n"], rows["relu"]["stalled"], rows["relu"]["trained"]) == (4, 1, 3)
+    figures = plots.make_all(found, c)
+    assert figures["curves.png"].data["relu"]["test"] == pytest.approx([90, 94, 96, 97, 98])
+    legend = [t.get_text() for t in figures["curves.png"].figure.axes[0].get_legend().get_texts()]
+    assert "relu (n=4, 1 stalled, 1 stopped dead, not drawn)" in legend
+    assert figures["gap.png"].data["prelu"]["epochs"] == [1, 2, 3, 4, 5]  # 3 paired seeds
+    notes = " ".join(c.tables[0].notes)
+    assert "or stopped early when a layer died (1 run: every unit of a site output 0" in notes

@@ -11,7 +11,7 @@ from actbench.train import Trainer
 from .conftest import needs_data
 
 pytestmark = [pytest.mark.slow, needs_data]
-SMALL = ["data.train_subset=3000", "train.device=cpu", "train.epochs=2"]
+SMALL = ["data.train_subset=3000", "data.test_subset=1000", "train.device=cpu", "train.epochs=2"]
 
 
 def _accuracy(*overrides: str) -> tuple[float, Trainer]:

@@ -136,13 +136,14 @@ def test_evaluate_reproduces_the_final_accuracy(runs: Path) -> None:
     assert result.stdout.count("%") == 11  # overall + 10 classes
 
 
+def strip(run: Path) -> list[dict[str, str]]:
+    """metrics.csv without the wall-clock column."""
+    rows = csv.DictReader((run / "metrics.csv").open())
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
 def test_same_config_twice_gives_same_metrics(runs: Path, tmp_path: Path) -> None:
     again = _train(tmp_path, "relu.yaml")
-
-    def strip(run: Path) -> list[dict[str, str]]:
-        rows = csv.DictReader((run / "metrics.csv").open())
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-
     assert strip(again) == strip(_run(runs, "relu"))
 
 
@@ -220,6 +221,42 @@ def test_a_dead_network_stops_early_as_stalled(tmp_path: Path) -> None:
     assert rundir.load_run(full).status == "stalled"  # derived: completed near chance
     # the same experiment: stop_dead changes when a dead run ends, not what it measures
     assert rundir.load_run(full).fingerprint == rundir.load_run(run).fingerprint
+
+
+def test_a_resumed_dead_run_stops_where_an_uninterrupted_one_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted after its first dead epoch end, resumed: the check at the checkpoint's
+    epoch end is repeated, so it stops after epoch 2 as the run above did, not after 3."""
+    monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
+    sets = [*QUICK, "activation.name=tests.user_acts:Dead", "train.epochs=4"]
+
+    def interrupt(result: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would, between epochs
+
+    cut, summary = runner.train(config.load("relu.yaml", sets), tmp_path, on_epoch=interrupt)
+    assert (summary.status, summary.epochs) == ("interrupted", 1)
+    run, trainer = runner.prepare_resume(cut.path)
+    resumed = runner.execute(run, trainer, resumed=True)
+    assert (resumed.status, resumed.epochs, resumed.dead_site) == ("stalled", 2, "conv1")
+
+
+def test_stop_dead_never_changes_a_run_that_is_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run below the stall line but alive (a tiny lr: ~10% after each epoch) is checked
+    for a dead site after every epoch and trains bit for bit as with stop_dead off."""
+    monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
+    sets = [*QUICK, "optim.lr=1e-6", "train.epochs=2"]
+    (a, on), (b, off) = (
+        runner.train(config.load("relu.yaml", [*sets, f"train.stop_dead={flag}"]), tmp_path / flag)
+        for flag in ("true", "false")
+    )
+    assert on.status == off.status == "completed" and on.dead_site is None
+    assert max(m["train_acc"] for m in rundir.load_run(a.path).metrics) < rundir.CHANCE + 0.05
+    assert strip(a.path) == strip(b.path)
+    model_a, model_b = torch.load(a.path / "model.pt"), torch.load(b.path / "model.pt")
+    assert all(torch.equal(model_a[k], model_b[k]) for k in model_a)
 
 
 @pytest.mark.parametrize(

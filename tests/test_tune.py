@@ -243,3 +243,11 @@ def test_trials_whose_network_died_end_early_and_still_name_a_setting(tmp_path: 
         assert (run.status, run.summary.epochs, run.summary.dead_site) == ("stalled", 2, "conv1")
         assert run.summary.final_val_acc == pytest.approx(t.value)
     assert (folder / rundir.TUNED).is_file()
+    report = cli.invoke(app, ["report", str(folder), "--out", str(tmp_path / "rep")])
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert f"| {study} | 2 | 2 | 0 | 0 |" in text  # completed: stalled trials are told so
+    assert "completed includes trials stopped early as stalled, their network dead" in text
+    assert text.split("told to the study at their validation accuracy: ")[1].startswith(
+        f"{study} 2"
+    )

@@ -269,7 +269,7 @@ def test_sweep_of_builtins_and_examples_compares_reports_and_plots(
 ) -> None:
     monkeypatch.setenv("ACTBENCH_DATA", str(DATA_ROOT))
     runs = tmp_path / "runs"
-    sets = ["data.train_subset=2000", "train.epochs=2", "train.device=cpu"]
+    sets = ["data.train_subset=2000", "data.test_subset=1000", "train.epochs=2", "train.device=cpu"]
     result = cli.invoke(app, ["sweep", "-c", "own_activations.yaml", "--runs-dir", str(runs),
                               *[a for s in sets for a in ("--set", s)]])  # fmt: skip
     assert result.exit_code == 0, result.output
