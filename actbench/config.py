@@ -203,10 +203,11 @@ class TrainConfig(_Section):
     compile: bool = False  # torch.compile the model (falls back to eager where unavailable)
     # false: the test set is never read (tuning trials); runs are judged on validation
     eval_test: bool = True
-    # End a dead network early, as stalled: some activation site output 0 for every unit on
-    # every training image at two consecutive epoch ends (checked after an epoch below the
-    # stall line). Nothing below that site gets a gradient again, so more epochs would only
-    # repeat the same chance-level numbers. Never changes a run that is not dead.
+    # End a dead network early, as stalled: one activation site (with no dropout or RReLU
+    # before it) output 0 for every unit on every training image at two consecutive epoch
+    # ends (checked after an epoch below the stall line). Nothing below that site gets a
+    # gradient again, so more epochs would only repeat the same chance-level accuracy.
+    # Never changes a run that is not dead.
     stop_dead: bool = True
     # Not a setting: how calibrate.resolve decided the `auto` values above (rundir.Calibration
     # records), carried with the config to the process that trains it (summary.json).
