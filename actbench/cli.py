@@ -427,7 +427,8 @@ def tune(
     folder = runs_dir / spec.name
     check_can_create(folder)
     ray_options = _backend(backend, address, cpus_per_run, gpus_per_run)
-    example = Sweep(spec.name, [(s.name, cfgmod.from_mapping(s.data)) for s in spec.studies])
+    runs = spec.trials * len(spec.seeds)  # a study's trials train side by side too
+    example = Sweep(spec.name, [(s.name, cfgmod.from_mapping(s.data)) for s in spec.studies] * runs)
     n_workers, threads = sw.parse_workers(workers, example)
     if storage is not None:
         tn.open_storage(storage)  # bad URL: one line, before anything is written

@@ -410,30 +410,54 @@ def execute(
 
             ray_backend.execute(sweep, folder, todo, report, on_event, **ray)
         return outcomes
-    workers = min(workers, len(todo))
-    from actbench.runner import interruptible
+    queue = iter(todo)
 
-    # SIGINT / SIGTERM to this process (a scheduler signals it alone) or to the whole group
-    # (a terminal's Ctrl-C): runs in flight stop within a batch, none starts after.
-    with interruptible() as stop:
-        if workers <= 1:
-            _init_worker(_Forward(on_event))
-            try:
-                for name, cfg in todo:
-                    if stop():
-                        report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
-                    else:
-                        report(train_one(name, cfg, folder, threads, sweep.trials.get(name)))
-            finally:
-                _init_worker(None)
-            return outcomes
-        _pool(todo, sweep.trials, folder, workers, threads, stop, report, on_event)
+    def feed() -> list[tuple[str, Config, TrialRef | None]]:
+        return [(n, c, sweep.trials.get(n)) for n, c in itertools.islice(queue, 1)]
+
+    train_fed(feed, folder, min(workers, len(todo)), threads, report, on_event)
+    for name, _ in queue:  # stopped before these started
+        report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
     return outcomes
 
 
+Feed = Callable[[], list[tuple[str, Config, "TrialRef | None"]]]
+
+
+def train_fed(
+    feed: Feed,
+    folder: Path,
+    workers: int,
+    threads: int,
+    report: Callable[[Outcome], None],
+    on_event: Event | None,
+) -> None:
+    """Train the runs feed() hands out, `workers` at a time. feed is asked again whenever a
+    worker frees, after the run that ended there is reported, so what it hands out next may
+    depend on it (tune asks a new trial then); [] from it means none for now, and with none
+    in flight the work is done. The runs are planned by the caller (decided ones reported).
+    SIGINT / SIGTERM to this process (a scheduler signals it alone) or to the whole group (a
+    terminal's Ctrl-C): runs in flight stop within a batch, feed is not asked again."""
+    from actbench.runner import interruptible
+
+    with interruptible() as stop:
+        if workers > 1:
+            _pool(feed, folder, workers, threads, stop, report, on_event)
+            return
+        _init_worker(_Forward(on_event))
+        try:
+            while not stop() and (runs := feed()):
+                for name, cfg, trial in runs:
+                    if stop():
+                        report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
+                    else:
+                        report(train_one(name, cfg, folder, threads, trial))
+        finally:
+            _init_worker(None)
+
+
 def _pool(
-    todo: list[tuple[str, Config]],
-    trials: dict[str, TrialRef],
+    feed: Feed,
     folder: Path,
     workers: int,
     threads: int,
@@ -441,30 +465,45 @@ def _pool(
     report: Callable[[Outcome], None],
     on_event: Event | None,
 ) -> None:
-    """Train `todo` in `workers` spawned processes; once stop() is true, tell them to stop
-    (the runs in flight end interrupted within a batch) and start no other run."""
+    """train_fed in `workers` spawned processes; once stop() is true, tell them to stop (the
+    runs in flight end interrupted within a batch) and start no other run."""
     ctx = mp.get_context("spawn")  # torch and fork do not mix
     queue, halt = ctx.Queue(), ctx.Event()
     init = (queue, halt, os.getpid())
     with cf.ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=init) as pool:
-        names = {pool.submit(train_one, n, c, folder, threads, trials.get(n)): n for n, c in todo}
-        pending = set(names)
-        while pending:
+        names: dict[cf.Future[Outcome], str] = {}  # in flight or queued
+
+        def fill() -> None:
+            while len(names) < workers and not halt.is_set() and not stop():
+                try:
+                    runs = feed()
+                except BaseException:  # the runs in flight end interrupted, resumable
+                    halt.set()
+                    raise
+                if not runs:
+                    return
+                for n, c, t in runs:
+                    names[pool.submit(train_one, n, c, folder, threads, t)] = n
+
+        fill()
+        while names:
             if stop() and not halt.is_set():
                 halt.set()
-                for fut in pending:
+                for fut in names:
                     fut.cancel()  # those no worker has taken yet
-            done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(names, timeout=0.25, return_when=cf.FIRST_COMPLETED)
             _drain(queue, on_event)
             for fut in done:
+                name = names.pop(fut)
                 if fut.cancelled():
-                    report(Outcome(names[fut], Ending.INTERRUPTED, NOT_STARTED))
+                    report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
                     continue
                 try:
                     report(fut.result())
                 except BrokenProcessPool:  # a worker was killed (OOM, a signal to it alone)
                     halt.set()
-                    report(Outcome(names[fut], Ending.INTERRUPTED, WORKER_LOST))
+                    report(Outcome(name, Ending.INTERRUPTED, WORKER_LOST))
+            fill()
         _drain(queue, on_event)
 
 

@@ -284,9 +284,9 @@ def run(
     on_event: Event | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Progress:
-    """Run every study's trials into `folder`, a round at a time (one new trial per study
-    that still needs one, so every study gets the same budget), resuming trials an earlier
-    invocation left running; then write tuned.yaml."""
+    """Run every study's trials into `folder`, resuming first the trials an earlier
+    invocation left running, then asking a new trial whenever a worker frees, of the study
+    that has the fewest (every study gets the same number); then write tuned.yaml."""
     import optuna
 
     ensure_dir(folder)
@@ -309,19 +309,25 @@ def run(
                 load_if_exists=True,
             )
         progress = Progress()
+
+        def report(outcome: Outcome) -> None:
+            progress.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+        trials = _Trials(tune, studies, url, folder, report)
         from actbench.runner import interruptible
 
-        with interruptible() as stop:  # one flag for every round: no signal lost between
-            while not progress.interrupted:
-                batch = _next_round(tune, studies, url, progress.stuck)
-                if not batch.runs:
-                    break
-                outcomes = sw.execute(batch, folder, workers, on_event, on_outcome, False,
-                                      threads, ray)  # fmt: skip
-                progress.outcomes += outcomes
-                progress.interrupted = (
-                    _tell(tune, studies, batch, outcomes, folder, progress.stuck) or stop()
-                )
+        with interruptible() as stop:  # one flag for the whole tune: no signal lost
+            if ray is None:
+                sw.train_fed(trials.feed, folder, workers, threads, trials.ended, on_event)
+            else:  # Ray starts a batch at a time: a round of one trial per study
+                while not trials.interrupted and (batch := trials.round()):
+                    sw.execute(batch, folder, workers, on_event, trials.ended, False,
+                               threads, ray)  # fmt: skip
+                    trials.interrupted |= bool(stop())
+            progress.interrupted = trials.interrupted or bool(stop())
+            progress.stuck = trials.stuck
         if not progress.interrupted and all(_finished(s) >= tune.trials for s in studies.values()):
             progress.tuned = write_tuned(tune, studies, folder)
         return progress
@@ -344,84 +350,147 @@ def _finished(study: Any) -> int:
     return sum(t.state in done for t in study.get_trials(deepcopy=False))
 
 
-def _next_round(
-    tune: Tune, studies: dict[str, Any], url: str, stuck: set[tuple[str, int]]
-) -> Sweep:
-    """The runs of this round: trials an earlier invocation left running (resumed from their
-    folders), else one new trial per study that has fewer than `trials`."""
-    from optuna.trial import TrialState
+class _Trials:
+    """The trials to train, handed out as workers free (sw.train_fed's feed): first those an
+    earlier invocation left running (resumed from their folders), then a new trial of the
+    study that holds the fewest, the tune file's order breaking ties, until each holds
+    `trials`. Each trial is told to its study once all its runs ended."""
 
-    batch = Sweep("tune", [])
-    for plan in tune.studies:
-        study = studies[plan.name]
-        running = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if (plan.name, t.number) not in stuck
+    def __init__(
+        self,
+        tune: Tune,
+        studies: dict[str, Any],
+        url: str,
+        folder: Path,
+        report: Callable[[Outcome], None],
+    ) -> None:
+        from optuna.trial import TrialState
+
+        self.tune, self.studies, self.url, self.folder = tune, studies, url, folder
+        self.report = report
+        self.left = [
+            (plan, t)
+            for plan in tune.studies
+            for t in studies[plan.name].get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         ]
-        held = sum(name == plan.name for name, _ in stuck)
-        if not running and _finished(study) + held < tune.trials:
-            distributions = {k: p.distribution() for k, p in tune.space.items()}
-            running = [study.ask(distributions)]
-        for trial in running:
-            data = _with(plan.data, dict(trial.params))
-            for seed in tune.seeds:
-                name = _run_name(plan.name, trial.number, seed)
-                batch.runs.append((name, _trial_config(tune.path, data, seed)))
-                epochs = batch.runs[-1][1].train.epochs
-                batch.trials[name] = TrialRef(url, plan.name, trial._trial_id, trial.number,
-                                              tune.pruner, epochs)  # fmt: skip
-    return batch
+        self.of: dict[str, tuple[str, int]] = {}  # run name -> (study, trial number)
+        self.runs: dict[tuple[str, int], list[str]] = {}  # a trial's run names
+        self.outcomes: dict[str, Outcome] = {}
+        self.stuck: set[tuple[str, int]] = set()  # trials a run of is held by another process
+        self.interrupted = False
+
+    def feed(self) -> list[tuple[str, Config, TrialRef | None]]:
+        """The runs of the next trial that needs training ([]: none)."""
+        while not self.interrupted and (picked := self._next()) is not None:
+            if todo := self._start(*picked):
+                return todo
+        return []
+
+    def round(self) -> Sweep:
+        """The runs of one trial per study that needs one (Ray's batch)."""
+        batch = Sweep("tune", [])
+        while not batch.runs and not self.interrupted:  # a round all settled: the next
+            picked = [x for plan in self.tune.studies if (x := self._next(plan)) is not None]
+            if not picked:
+                break
+            for name, cfg, ref in (run for p in picked for run in self._start(*p)):
+                batch.runs.append((name, cfg))
+                batch.trials[name] = ref
+        return batch
+
+    def _next(self, only: StudyPlan | None = None) -> tuple[StudyPlan, Any] | None:
+        left = [x for x in self.left if only in (None, x[0])]
+        if left:
+            self.left.remove(left[0])
+            return left[0]
+        held = {p.name: len(self.studies[p.name].get_trials(deepcopy=False))
+                for p in self.tune.studies}  # fmt: skip
+        plan = only or min(self.tune.studies, key=lambda p: held[p.name])
+        if held[plan.name] >= self.tune.trials:
+            return None
+        distributions = {k: p.distribution() for k, p in self.tune.space.items()}
+        return plan, self.studies[plan.name].ask(distributions)
+
+    def _start(self, plan: StudyPlan, trial: Any) -> list[tuple[str, Config, TrialRef]]:
+        """The trial's runs to train; those already settled (finished, held elsewhere) are
+        reported here, and the trial told if none is left."""
+        from actbench.plan import check_plans, decided, plan_run
+
+        key = (plan.name, trial.number)
+        data = _with(plan.data, dict(trial.params))
+        runs = []
+        for seed in self.tune.seeds:
+            name = _run_name(plan.name, trial.number, seed)
+            cfg = _trial_config(self.tune.path, data, seed)
+            ref = TrialRef(self.url, plan.name, trial._trial_id, trial.number, self.tune.pruner,
+                           cfg.train.epochs)  # fmt: skip
+            runs.append((name, cfg, ref))
+            self.of[name] = key
+        self.runs[key] = [name for name, _, _ in runs]
+        plans = {name: plan_run(self.folder / name, cfg) for name, cfg, _ in runs}
+        check_plans(self.folder, plans)  # another experiment there: stop, nothing trained
+        todo = []
+        for name, cfg, ref in runs:
+            settled = decided(name, plans[name])
+            if settled is None:
+                todo.append((name, cfg, ref))
+            else:
+                self.ended(settled)
+        return todo
+
+    def ended(self, outcome: Outcome) -> None:
+        """Report a run's outcome; once all the trial's runs ended, tell the study."""
+        self.report(outcome)
+        if outcome.status == Ending.INTERRUPTED:
+            self.interrupted = True  # its trial stays running, to resume
+            return
+        self.outcomes[outcome.name] = outcome
+        key = self.of[outcome.name]
+        names = self.runs[key]
+        told = not all(n in self.outcomes for n in names) or _tell(
+            self.tune, self.studies[key[0]], key[1], names, self.outcomes, self.folder
+        )
+        if not told:
+            self.stuck.add(key)  # a run of it is held elsewhere: not in this invocation
 
 
 def _tell(
     tune: Tune,
-    studies: dict[str, Any],
-    batch: Sweep,
-    outcomes: list[Outcome],
+    study: Any,
+    number: int,
+    names: list[str],
+    outcomes: dict[str, Outcome],
     folder: Path,
-    stuck: set[tuple[str, int]],
 ) -> bool:
-    """Record each trial whose runs all ended (its value: the objective's mean over its
-    seeds); True if this round was interrupted (its trials stay running, to resume)."""
+    """Record a trial whose runs all ended (its value: the objective's mean over its seeds);
+    False if a run of it is held by another process (the trial stays running)."""
     from optuna.trial import TrialState
 
     from actbench.rundir import load_run
 
-    def tell(study: Any, number: int, *args: Any, **kwargs: Any) -> None:
+    def tell(*args: Any, **kwargs: Any) -> None:
         # GridSampler stops the study once its grid is done (after recording the trial)
         with contextlib.suppress(RuntimeError):
             study.tell(number, *args, skip_if_finished=True, **kwargs)
 
-    ended = {o.name: o for o in outcomes}
-    if any(o.status == Ending.INTERRUPTED for o in outcomes):
+    endings = [outcomes[n].status for n in names]
+    if Ending.SKIPPED in endings and not _all_done(folder, names):
+        return False
+    if any(e in (Ending.FAILED, Ending.DAMAGED, Ending.MISMATCH) for e in endings):
+        tell(state=TrialState.FAIL)
         return True
-    by_trial: dict[tuple[str, int], list[str]] = {}
-    for name, ref in batch.trials.items():
-        by_trial.setdefault((ref.study, ref.number), []).append(name)
-    for (study_name, number), names in by_trial.items():
-        endings = [ended[n].status for n in names if n in ended]
-        if len(endings) < len(names) or (
-            Ending.SKIPPED in endings and not _all_done(folder, names)
-        ):
-            stuck.add((study_name, number))  # a run of it is held elsewhere: not this round
-            continue
-        study = studies[study_name]
-        if any(e in (Ending.FAILED, Ending.DAMAGED, Ending.MISMATCH) for e in endings):
-            tell(study, number, state=TrialState.FAIL)
-            continue
-        summaries = [load_run(folder / n).summary for n in names]
-        if any(s.status == Status.PRUNED for s in summaries):
-            tell(study, number, state=TrialState.PRUNED)
-            continue
-        # a diverged run (lr too high) scores 0: what it reached before blowing up must not
-        # make its settings the best
-        values = [
-            0.0 if s.status == Status.DIVERGED else OBJECTIVES[tune.objective](s) or 0.0
-            for s in summaries
-        ]
-        tell(study, number, statistics.fmean(values))
-    return False
+    summaries = [load_run(folder / n).summary for n in names]
+    if any(s.status == Status.PRUNED for s in summaries):
+        tell(state=TrialState.PRUNED)
+        return True
+    # a diverged run (lr too high) scores 0: what it reached before blowing up must not
+    # make its settings the best
+    values = [
+        0.0 if s.status == Status.DIVERGED else OBJECTIVES[tune.objective](s) or 0.0
+        for s in summaries
+    ]
+    tell(statistics.fmean(values))
+    return True
 
 
 def _all_done(folder: Path, names: list[str]) -> bool:

@@ -251,3 +251,20 @@ def test_trials_whose_network_died_end_early_and_still_name_a_setting(tmp_path: 
     assert text.split("told to the study at their validation accuracy: ")[1].startswith(
         f"{study} 2"
     )
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_free_worker_takes_the_next_trial_without_waiting_for_the_others(
+    tmp_path: Path,
+) -> None:
+    """Trials are asked as workers free, not a round at a time: one study on two workers
+    trains its two trials side by side (a round of one trial per study left one idle)."""
+    text = TUNE.replace("[{name: relu}, {name: prelu}]", "[{name: relu}]")
+    args = ["tune", "-c", str(_tune_file(tmp_path, text)), "--runs-dir", str(tmp_path),
+            "--workers", "2"]  # fmt: skip
+    result = cli.invoke(app, args, env={"ACTBENCH_DATA": str(DATA_ROOT)})
+    assert result.exit_code == 0, result.output
+    first, second = _study(tmp_path / "tiny", "relu-lenet-mnist").get_trials()
+    assert first.state == second.state == optuna.trial.TrialState.COMPLETE
+    assert second.datetime_start < first.datetime_complete
