@@ -36,6 +36,11 @@ class TrialRef:
     epochs: int  # the trial's epochs: the pruner's largest resource
 
 
+# The runs to start next, asked again whenever a worker frees ([]: none for now): what both
+# backends train. (run name, config, the tuning trial it belongs to or None)
+Feed = Callable[[], list[tuple[str, Config, TrialRef | None]]]
+
+
 @dataclass
 class Sweep:
     name: str

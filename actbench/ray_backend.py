@@ -23,14 +23,22 @@ from actbench.plan import (
     Action,
     Ending,
     Event,
+    Feed,
     Outcome,
-    Sweep,
     TrialRef,
     decided,
     ended,
     plan_run,
 )
-from actbench.rundir import CHECKPOINT, NODE_ENV, RunDir, Summary, atomic_write, read_files
+from actbench.rundir import (
+    CHECKPOINT,
+    NODE_ENV,
+    RunDir,
+    RunLocked,
+    Summary,
+    atomic_write,
+    read_files,
+)
 
 INSTALL = "pip install 'actbench[ray]'  (or: pip install ray)"
 RETRIES = 3  # a task whose node dies is restarted this often (from its last checkpoint)
@@ -66,10 +74,14 @@ class _Store:
     """Lives on the driver's node: the latest files of every run, and what changed since the
     driver last asked (files and progress events)."""
 
-    def __init__(self, initial: dict[str, dict[str, bytes]]) -> None:
-        self.latest = {name: dict(files) for name, files in initial.items()}
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, bytes]] = {}
         self.updates: list[tuple[str, dict[str, bytes]]] = []
         self.events: list[tuple[Any, ...]] = []
+
+    def seed(self, name: str, files: dict[str, bytes]) -> None:
+        """A resumed run's files on disk: what its task starts from."""
+        self.latest[name] = dict(files)
 
     def put(self, name: str, files: dict[str, bytes]) -> None:
         self.latest.setdefault(name, {}).update(files)
@@ -134,9 +146,8 @@ def _train_task(name: str, cfg: Config, store: Any, trial: TrialRef | None = Non
 
 
 def execute(
-    sweep: Sweep,
+    feed: Feed,
     folder: Path,
-    todo: list[tuple[str, Config]],
     report: Callable[[Outcome], None],
     on_event: Event | None,
     *,
@@ -144,13 +155,17 @@ def execute(
     cpus_per_run: float,
     gpus_per_run: float,
 ) -> None:
-    """Train `todo` (planned by the caller, who reported the rest) on Ray."""
-    from actbench.rundir import RunLocked
+    """Train the runs feed() hands out (planned by the caller, who reported the settled ones)
+    on Ray, as sweep.train_fed does locally: feed is asked again whenever a task ends, while
+    the cluster has room for another run; [] from it means none for now."""
     from actbench.runner import interruptible
 
     ray = import_ray()
     if address:
         probe(address)
+    first = feed()
+    if not first:
+        return  # nothing to train: no cluster to start
     try:
         ray.init(
             address=address,
@@ -164,24 +179,6 @@ def execute(
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     try:
-        held, initial = {}, {}
-        for name, cfg in todo:
-            run = RunDir(folder / name)
-            try:
-                run.lock()  # the driver holds every lock for its tasks
-            except RunLocked as exc:
-                report(Outcome(name, Ending.SKIPPED, f"being trained by process {exc.pid}"))
-                continue
-            plan = plan_run(run.path, cfg)  # again, under the lock
-            settled = decided(name, plan)
-            if settled is not None:
-                run.unlock()
-                report(settled)
-                continue
-            if plan.action == Action.REDO:
-                run.set_aside()
-            initial[name] = read_files(run.path) if plan.action == Action.RESUME else {}
-            held[name] = (run, cfg)
         here = ray.get_runtime_context().get_node_id()
         store = (
             ray.remote(_Store)
@@ -189,18 +186,42 @@ def execute(
                 num_cpus=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
             )
-            .remote(initial)
+            .remote()
         )
         task = ray.remote(_train_task).options(
             num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=RETRIES
         )
-        refs = {}
-        for name, (_, cfg) in held.items():
-            cfg = cfg.model_copy(deep=True)
-            if not cfg.train.threads:
-                cfg.train.threads = max(1, int(cpus_per_run))
-            refs[task.remote(name, cfg, store, sweep.trials.get(name))] = name
-        latest: dict[str, dict[str, bytes]] = {}
+        held: dict[str, tuple[RunDir, Config]] = {}
+        refs: dict[Any, str] = {}
+        room = _room(ray, cpus_per_run, gpus_per_run)
+
+        def start(runs: list[tuple[str, Config, TrialRef | None]]) -> None:
+            for name, cfg, trial in runs:
+                run = RunDir(folder / name)
+                try:
+                    run.lock()  # the driver holds every lock for its tasks
+                except RunLocked as exc:
+                    report(Outcome(name, Ending.SKIPPED, f"being trained by process {exc.pid}"))
+                    continue
+                plan = plan_run(run.path, cfg)  # again, under the lock
+                settled = decided(name, plan)
+                if settled is not None:
+                    run.unlock()
+                    report(settled)
+                    continue
+                if plan.action == Action.REDO:
+                    run.set_aside()
+                if plan.action == Action.RESUME:
+                    ray.get(store.seed.remote(name, read_files(run.path)))
+                held[name] = (run, cfg)
+                cfg = cfg.model_copy(deep=True)
+                if not cfg.train.threads:
+                    cfg.train.threads = max(1, int(cpus_per_run))
+                refs[task.remote(name, cfg, store, trial)] = name
+
+        def fill() -> None:
+            while len(refs) < room and not stop() and (runs := feed()):
+                start(runs)
 
         def drain() -> None:
             updates, events = ray.get(store.drain.remote())
@@ -208,14 +229,15 @@ def execute(
                 held[name][0].path.mkdir(exist_ok=True)
                 for fname, data in files.items():
                     atomic_write(held[name][0].path / fname, data)
-                latest.setdefault(name, {}).update(files)
             for event in events:
                 if on_event is not None:
                     on_event(*event)
 
         with interruptible() as stop:  # Ctrl-C / SIGTERM: a flag, whatever Ray is doing
             try:
-                _collect(ray, refs, held, drain, report, stop)
+                start(first)
+                fill()
+                _collect(ray, refs, held, drain, report, stop, fill)
             except KeyboardInterrupt:
                 stop.signum = 2
             if stop():
@@ -230,9 +252,18 @@ def execute(
         ray.shutdown()
 
 
+def _room(ray: Any, cpus_per_run: float, gpus_per_run: float) -> int:
+    """How many runs the cluster trains at once (at least 1): tasks beyond it would queue."""
+    total = ray.cluster_resources()
+    need = {"CPU": cpus_per_run, "GPU": gpus_per_run}
+    return max(1, min((int(total.get(k, 0) / v) for k, v in need.items() if v), default=1))
+
+
 def _collect(ray: Any, refs: dict, held: dict, drain: Callable[[], None],
-             report: Callable[[Outcome], None], stop: Callable[[], bool]) -> None:  # fmt: skip
-    """Wait for the tasks, writing their files as they come, until all ended or stop()."""
+             report: Callable[[Outcome], None], stop: Callable[[], bool],
+             fill: Callable[[], None]) -> None:  # fmt: skip
+    """Wait for the tasks, writing their files as they come and starting more as they end,
+    until all ended or stop()."""
     while refs and not stop():
         ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
         drain()
@@ -249,3 +280,4 @@ def _collect(ray: Any, refs: dict, held: dict, drain: Callable[[], None],
                 outcome = Outcome(name, Ending.FAILED, detail.strip().splitlines()[-1])
             held[name][0].unlock()
             report(outcome)
+        fill()

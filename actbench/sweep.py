@@ -25,6 +25,7 @@ from actbench.plan import (
     Action,
     Ending,
     Event,
+    Feed,
     Outcome,
     Sweep,
     TrialRef,
@@ -404,24 +405,22 @@ def execute(
             report(settled)
         else:
             todo.append((name, cfg))
-    if ray is not None:
-        if todo:  # nothing to train: no cluster to start
-            from actbench import ray_backend
-
-            ray_backend.execute(sweep, folder, todo, report, on_event, **ray)
-        return outcomes
-    queue = iter(todo)
+    pending = [(name, cfg, sweep.trials.get(name)) for name, cfg in todo]
 
     def feed() -> list[tuple[str, Config, TrialRef | None]]:
-        return [(n, c, sweep.trials.get(n)) for n, c in itertools.islice(queue, 1)]
+        out = pending[:]  # all at once: the backend queues them
+        pending.clear()
+        return out
 
-    train_fed(feed, folder, min(workers, len(todo)), threads, report, on_event)
-    for name, _ in queue:  # stopped before these started
+    if ray is not None:
+        from actbench import ray_backend
+
+        ray_backend.execute(feed, folder, report, on_event, **ray)
+    else:
+        train_fed(feed, folder, min(workers, len(todo)), threads, report, on_event)
+    for name, _, _ in pending:  # stopped before the backend took them
         report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
     return outcomes
-
-
-Feed = Callable[[], list[tuple[str, Config, "TrialRef | None"]]]
 
 
 def train_fed(

@@ -18,7 +18,7 @@ from actbench import config as cfgmod
 from actbench import sweep as sw
 from actbench.config import Config
 from actbench.errors import ActbenchError
-from actbench.plan import Ending, Event, Outcome, Sweep, TrialRef
+from actbench.plan import Ending, Event, Outcome, TrialRef
 from actbench.pruning import PRUNERS, make_pruner, quiet
 from actbench.rundir import (
     STUDY_DB,
@@ -321,11 +321,10 @@ def run(
         with interruptible() as stop:  # one flag for the whole tune: no signal lost
             if ray is None:
                 sw.train_fed(trials.feed, folder, workers, threads, trials.ended, on_event)
-            else:  # Ray starts a batch at a time: a round of one trial per study
-                while not trials.interrupted and (batch := trials.round()):
-                    sw.execute(batch, folder, workers, on_event, trials.ended, False,
-                               threads, ray)  # fmt: skip
-                    trials.interrupted |= bool(stop())
+            else:
+                from actbench import ray_backend
+
+                ray_backend.execute(trials.feed, folder, trials.ended, on_event, **ray)
             progress.interrupted = trials.interrupted or bool(stop())
             progress.stuck = trials.stuck
         if not progress.interrupted and all(_finished(s) >= tune.trials for s in studies.values()):
@@ -386,26 +385,12 @@ class _Trials:
                 return todo
         return []
 
-    def round(self) -> Sweep:
-        """The runs of one trial per study that needs one (Ray's batch)."""
-        batch = Sweep("tune", [])
-        while not batch.runs and not self.interrupted:  # a round all settled: the next
-            picked = [x for plan in self.tune.studies if (x := self._next(plan)) is not None]
-            if not picked:
-                break
-            for name, cfg, ref in (run for p in picked for run in self._start(*p)):
-                batch.runs.append((name, cfg))
-                batch.trials[name] = ref
-        return batch
-
-    def _next(self, only: StudyPlan | None = None) -> tuple[StudyPlan, Any] | None:
-        left = [x for x in self.left if only in (None, x[0])]
-        if left:
-            self.left.remove(left[0])
-            return left[0]
+    def _next(self) -> tuple[StudyPlan, Any] | None:
+        if self.left:
+            return self.left.pop(0)
         held = {p.name: len(self.studies[p.name].get_trials(deepcopy=False))
                 for p in self.tune.studies}  # fmt: skip
-        plan = only or min(self.tune.studies, key=lambda p: held[p.name])
+        plan = min(self.tune.studies, key=lambda p: held[p.name])
         if held[plan.name] >= self.tune.trials:
             return None
         distributions = {k: p.distribution() for k, p in self.tune.space.items()}
