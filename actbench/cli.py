@@ -402,7 +402,7 @@ def tune(
     runs_dir: Path = typer.Option(Path("runs"), help="Parent of the tune folder."),
     name: str = typer.Option(None, help="Tune folder name (default: the tune file's name)."),
     data_dir: Path = typer.Option(None, help="Data root (holds MNIST/raw); beats the configs."),
-    workers: str = typer.Option("auto", help="Trials trained at a time: a number, or auto."),
+    workers: str = typer.Option("auto", help="Trial runs trained at a time: a number, or auto."),
     backend: str = typer.Option("local", help="local | ray, as for sweep."),
     address: str = typer.Option(None, help="--backend ray: the cluster, as for sweep."),
     cpus_per_run: float = typer.Option(1.0, help="--backend ray: CPUs per trial run."),
@@ -427,8 +427,9 @@ def tune(
     folder = runs_dir / spec.name
     check_can_create(folder)
     ray_options = _backend(backend, address, cpus_per_run, gpus_per_run)
-    runs = spec.trials * len(spec.seeds)  # a study's trials train side by side too
-    example = Sweep(spec.name, [(s.name, cfgmod.from_mapping(s.data)) for s in spec.studies] * runs)
+    # a study trains one trial at a time: a worker per study and seed at most
+    runs = [(s.name, cfgmod.from_mapping(s.data)) for s in spec.studies for _ in spec.seeds]
+    example = Sweep(spec.name, runs)
     n_workers, threads = sw.parse_workers(workers, example)
     if storage is not None:
         tn.open_storage(storage)  # bad URL: one line, before anything is written

@@ -193,7 +193,6 @@ def execute(
         )
         held: dict[str, tuple[RunDir, Config]] = {}
         refs: dict[Any, str] = {}
-        room = _room(ray, cpus_per_run, gpus_per_run)
 
         def start(runs: list[tuple[str, Config, TrialRef | None]]) -> None:
             for name, cfg, trial in runs:
@@ -220,7 +219,12 @@ def execute(
                 refs[task.remote(name, cfg, store, trial)] = name
 
         def fill() -> None:
-            while len(refs) < room and not stop() and (runs := feed()):
+            # asked each time: a cluster's nodes come and go
+            while (
+                len(refs) < _room(ray, cpus_per_run, gpus_per_run)
+                and not stop()
+                and (runs := feed())
+            ):
                 start(runs)
 
         def drain() -> None:
@@ -233,6 +237,16 @@ def execute(
                 if on_event is not None:
                     on_event(*event)
 
+        def abandon() -> list[str]:
+            """Stop the tasks in flight; their runs stay resumable, marked interrupted."""
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            drain()
+            for name in refs.values():
+                held[name][0].mark_interrupted()
+                held[name][0].unlock()
+            return list(refs.values())
+
         with interruptible() as stop:  # Ctrl-C / SIGTERM: a flag, whatever Ray is doing
             try:
                 start(first)
@@ -240,13 +254,11 @@ def execute(
                 _collect(ray, refs, held, drain, report, stop, fill)
             except KeyboardInterrupt:
                 stop.signum = 2
+            except BaseException:  # feed or report raised (a tune's storage, a clash)
+                abandon()
+                raise
             if stop():
-                for ref in refs:
-                    ray.cancel(ref, force=True)
-                drain()
-                for name in refs.values():
-                    held[name][0].mark_interrupted()
-                    held[name][0].unlock()
+                for name in abandon():
                     report(Outcome(name, Ending.INTERRUPTED, "resume by running the sweep again"))
     finally:
         ray.shutdown()

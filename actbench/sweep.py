@@ -473,37 +473,36 @@ def _pool(
         names: dict[cf.Future[Outcome], str] = {}  # in flight or queued
 
         def fill() -> None:
-            while len(names) < workers and not halt.is_set() and not stop():
-                try:
-                    runs = feed()
-                except BaseException:  # the runs in flight end interrupted, resumable
-                    halt.set()
-                    raise
-                if not runs:
-                    return
+            while len(names) < workers and not halt.is_set() and not stop() and (runs := feed()):
                 for n, c, t in runs:
                     names[pool.submit(train_one, n, c, folder, threads, t)] = n
 
-        fill()
-        while names:
-            if stop() and not halt.is_set():
-                halt.set()
-                for fut in names:
-                    fut.cancel()  # those no worker has taken yet
-            done, _ = cf.wait(names, timeout=0.25, return_when=cf.FIRST_COMPLETED)
-            _drain(queue, on_event)
-            for fut in done:
-                name = names.pop(fut)
-                if fut.cancelled():
-                    report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
-                    continue
-                try:
-                    report(fut.result())
-                except BrokenProcessPool:  # a worker was killed (OOM, a signal to it alone)
-                    halt.set()
-                    report(Outcome(name, Ending.INTERRUPTED, WORKER_LOST))
+        try:
             fill()
-        _drain(queue, on_event)
+            while names:
+                if stop() and not halt.is_set():
+                    halt.set()
+                    for fut in names:
+                        fut.cancel()  # those no worker has taken yet
+                done, _ = cf.wait(names, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+                _drain(queue, on_event)
+                for fut in done:
+                    name = names.pop(fut)
+                    if fut.cancelled():
+                        report(Outcome(name, Ending.INTERRUPTED, NOT_STARTED))
+                        continue
+                    try:
+                        report(fut.result())
+                    except BrokenProcessPool:  # a worker was killed (OOM, a signal to it alone)
+                        halt.set()
+                        report(Outcome(name, Ending.INTERRUPTED, WORKER_LOST))
+                fill()
+            _drain(queue, on_event)
+        except BaseException:  # feed or report raised (a tune's storage, a clash): the runs
+            halt.set()  # in flight end interrupted within a batch, resumable; none starts
+            for fut in names:
+                fut.cancel()
+            raise
 
 
 class _Forward:

@@ -285,8 +285,9 @@ def run(
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Progress:
     """Run every study's trials into `folder`, resuming first the trials an earlier
-    invocation left running, then asking a new trial whenever a worker frees, of the study
-    that has the fewest (every study gets the same number); then write tuned.yaml."""
+    invocation left running, then asking a new trial whenever a worker frees, of a study
+    with none in training (so at most one worker per study); every study gets the same
+    number. Then write tuned.yaml."""
     import optuna
 
     ensure_dir(folder)
@@ -352,8 +353,9 @@ def _finished(study: Any) -> int:
 class _Trials:
     """The trials to train, handed out as workers free (sw.train_fed's feed): first those an
     earlier invocation left running (resumed from their folders), then a new trial of the
-    study that holds the fewest, the tune file's order breaking ties, until each holds
-    `trials`. Each trial is told to its study once all its runs ended."""
+    study that holds the fewest among those with none in training, the tune file's order
+    breaking ties, until each holds `trials`. Each trial is told to its study once all its
+    runs ended."""
 
     def __init__(
         self,
@@ -375,6 +377,7 @@ class _Trials:
         self.of: dict[str, tuple[str, int]] = {}  # run name -> (study, trial number)
         self.runs: dict[tuple[str, int], list[str]] = {}  # a trial's run names
         self.outcomes: dict[str, Outcome] = {}
+        self.open: set[tuple[str, int]] = set()  # trials started, a run of them not ended
         self.stuck: set[tuple[str, int]] = set()  # trials a run of is held by another process
         self.interrupted = False
 
@@ -388,11 +391,16 @@ class _Trials:
     def _next(self) -> tuple[StudyPlan, Any] | None:
         if self.left:
             return self.left.pop(0)
+        # A study's next trial is asked only once its last is told: the sampler and the
+        # pruner then see the same history whatever the timing (TPE counts running trials),
+        # so a tune's trials do not depend on how fast each ran.
+        busy = {study for study, _ in self.open}
         held = {p.name: len(self.studies[p.name].get_trials(deepcopy=False))
-                for p in self.tune.studies}  # fmt: skip
-        plan = min(self.tune.studies, key=lambda p: held[p.name])
-        if held[plan.name] >= self.tune.trials:
+                for p in self.tune.studies if p.name not in busy}  # fmt: skip
+        free = [p for p in self.tune.studies if p.name in held and held[p.name] < self.tune.trials]
+        if not free:
             return None
+        plan = min(free, key=lambda p: held[p.name])
         distributions = {k: p.distribution() for k, p in self.tune.space.items()}
         return plan, self.studies[plan.name].ask(distributions)
 
@@ -412,6 +420,7 @@ class _Trials:
             runs.append((name, cfg, ref))
             self.of[name] = key
         self.runs[key] = [name for name, _, _ in runs]
+        self.open.add(key)
         plans = {name: plan_run(self.folder / name, cfg) for name, cfg, _ in runs}
         check_plans(self.folder, plans)  # another experiment there: stop, nothing trained
         todo = []
@@ -432,10 +441,10 @@ class _Trials:
         self.outcomes[outcome.name] = outcome
         key = self.of[outcome.name]
         names = self.runs[key]
-        told = not all(n in self.outcomes for n in names) or _tell(
-            self.tune, self.studies[key[0]], key[1], names, self.outcomes, self.folder
-        )
-        if not told:
+        if not all(n in self.outcomes for n in names):
+            return
+        self.open.discard(key)
+        if not _tell(self.tune, self.studies[key[0]], key[1], names, self.outcomes, self.folder):
             self.stuck.add(key)  # a run of it is held elsewhere: not in this invocation
 
 

@@ -168,3 +168,26 @@ def test_failed_runs_are_redone_and_kept_aside(tmp_path: Path) -> None:
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
     kept = tmp_path / "one" / ".attempts" / "relu-lenet-mnist-s0.1"
     assert (kept / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+@needs_data
+def test_an_error_in_the_driver_stops_the_runs_in_flight(tmp_path: Path) -> None:
+    """When the driver's own code raises while runs train (a tune's storage failing as it
+    records a trial), the runs in flight stop within a batch, resumable, and the error
+    comes out; nothing trains on unseen for hours."""
+    quick = {"train_subset": 100, "test_subset": 100, "root": str(DATA_ROOT)}
+    long = _cfg({"name": "relu"}, 0).model_copy(deep=True)
+    long.data = long.data.model_copy(update=quick)
+    long.train = long.train.model_copy(update={"epochs": 300, "device": "cpu"})
+    broken = long.model_copy(deep=True)
+    broken.data.root = str(tmp_path / "no-data")  # fails at once: no MNIST there
+    runs = plan.Sweep("mini", [("long", long), ("broken", broken)])
+
+    def on_outcome(outcome: plan.Outcome) -> None:
+        raise RuntimeError(f"could not record {outcome.name}")
+
+    with pytest.raises(RuntimeError, match="could not record broken"):
+        sweep.execute(runs, tmp_path, workers=2, on_outcome=on_outcome)
+    stopped = json.loads((tmp_path / "long" / "summary.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["epochs"] < 300

@@ -255,16 +255,40 @@ def test_trials_whose_network_died_end_early_and_still_name_a_setting(tmp_path: 
 
 @pytest.mark.slow
 @needs_data
-def test_a_free_worker_takes_the_next_trial_without_waiting_for_the_others(
-    tmp_path: Path,
-) -> None:
-    """Trials are asked as workers free, not a round at a time: one study on two workers
-    trains its two trials side by side (a round of one trial per study left one idle)."""
-    text = TUNE.replace("[{name: relu}, {name: prelu}]", "[{name: relu}]")
+def test_a_free_worker_takes_the_next_trial_without_waiting_for_a_round(tmp_path: Path) -> None:
+    """Three studies on two workers: the fourth trial is asked as soon as a worker frees,
+    while a trial of the first three still trains (a round of one trial per study waited for
+    all three); and a study's next trial is asked only once its last was told, so the
+    sampler never sees a study's own trial still running."""
+    text = TUNE.replace(
+        "[{name: relu}, {name: prelu}]", "[{name: relu}, {name: prelu}, {name: elu}]"
+    )
     args = ["tune", "-c", str(_tune_file(tmp_path, text)), "--runs-dir", str(tmp_path),
             "--workers", "2"]  # fmt: skip
     result = cli.invoke(app, args, env={"ACTBENCH_DATA": str(DATA_ROOT)})
     assert result.exit_code == 0, result.output
-    first, second = _study(tmp_path / "tiny", "relu-lenet-mnist").get_trials()
-    assert first.state == second.state == optuna.trial.TrialState.COMPLETE
-    assert second.datetime_start < first.datetime_complete
+    folder = tmp_path / "tiny"
+    studies = [_study(folder, f"{a}-lenet-mnist").get_trials() for a in ("relu", "prelu", "elu")]
+    for first, second in studies:
+        assert first.state == second.state == optuna.trial.TrialState.COMPLETE
+        assert second.datetime_start >= first.datetime_complete
+    asked = sorted((t for trials in studies for t in trials), key=lambda t: t.datetime_start)
+    assert asked[3].datetime_start < max(t.datetime_complete for t in asked[:3])
+
+
+def test_a_study_is_given_no_new_trial_while_its_last_trains(tmp_path: Path) -> None:
+    """Two studies on any number of workers: one trial each in training, then nothing more
+    to hand out until one is told (the sampler would see its own study's trial running)."""
+    from actbench import tune as tn
+
+    spec = tn.load(_tune_file(tmp_path))
+    studies = {
+        s.name: optuna.create_study(study_name=s.name, direction="maximize") for s in spec.studies
+    }
+    trials = tn._Trials(spec, studies, "sqlite://", tmp_path, lambda outcome: None)
+    handed = [trials.feed() for _ in range(3)]
+    assert [[name for name, _, _ in runs] for runs in handed] == [
+        ["relu-lenet-mnist-t000-s1000"],
+        ["prelu-lenet-mnist-t000-s1000"],
+        [],
+    ]
