@@ -296,6 +296,7 @@ def run(
     owner = RunDir(folder)  # one tune per folder at a time: .<name>.lock beside it
     owner.lock()
     try:
+        _check_same_tune(tune, folder, rdb)
         atomic_write(folder / TUNE_SPEC, cfgmod.dump_mapping(tune.spec))
         epochs = cfgmod.from_mapping(tune.studies[0].data).train.epochs
         studies = {}
@@ -333,6 +334,29 @@ def run(
         return progress
     finally:
         owner.unlock()
+
+
+def _check_same_tune(tune: Tune, folder: Path, storage: Any) -> None:
+    """A tune folder resumes the tune it holds: other settings would be recorded over the
+    ones its trials ran with. Only --trials may change, and not below what a study holds."""
+    if is_tune(folder):
+        was = cfgmod.flatten(read_tune_spec(folder))
+        now = cfgmod.flatten(cfgmod.load_yaml_text(cfgmod.dump_mapping(tune.spec)))
+        changed = [
+            k for k in sorted(set(was) | set(now)) if k != "trials" and was.get(k) != now.get(k)
+        ]
+        if changed:
+            key = changed[0]
+            raise ActbenchError(
+                f"{folder} holds a tune run with other settings ({key}: {was.get(key)!r} != "
+                f"{now.get(key)!r}); resume it as it was, or use another --name or --runs-dir"
+            )
+    for study in tune.studies:
+        if (held := _held(storage, study.name)) > tune.trials:
+            raise ActbenchError(
+                f"study {study.name} holds {held} trials already, more than trials: {tune.trials}; "
+                f"give --trials {held} or more"
+            )
 
 
 def _held(storage: Any, name: str) -> int:

@@ -292,3 +292,32 @@ def test_a_study_is_given_no_new_trial_while_its_last_trains(tmp_path: Path) -> 
         ["prelu-lenet-mnist-t000-s1000"],
         [],
     ]
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_tune_folder_resumes_only_the_tune_it_holds(tmp_path: Path) -> None:
+    """Run again with other settings, a tune would record them over those its trials ran
+    with (tune.yaml, tuned.yaml's base): exit 2, nothing rewritten. More trials extend it;
+    fewer than a study holds are refused."""
+    args = ["tune", "-c", str(_tune_file(tmp_path)), "--runs-dir", str(tmp_path), "--trials", "1"]
+    env = {"ACTBENCH_DATA": str(DATA_ROOT)}
+    assert cli.invoke(app, args, env=env).exit_code == 0
+    folder = tmp_path / "tiny"
+    written = {p.name: p.read_text() for p in (folder / rundir.TUNE_SPEC, folder / rundir.TUNED)}
+    other = cli.invoke(app, [*args, "--set", "train.epochs=3"], env=env)
+    assert other.exit_code == 2
+    assert other.stderr == (
+        f"error: {folder} holds a tune run with other settings (set.train.epochs: 2 != 3); "
+        "resume it as it was, or use another --name or --runs-dir\n"
+    )
+    assert {p: (folder / p).read_text() for p in written} == written
+    more = cli.invoke(app, [*args[:-1], "2"], env=env)
+    assert more.exit_code == 0, more.output
+    assert [len(_study(folder, f"{a}-lenet-mnist").get_trials()) for a in ("relu", "prelu")] == [
+        2,
+        2,
+    ]
+    fewer = cli.invoke(app, args, env=env)
+    assert fewer.exit_code == 2
+    assert fewer.stderr.startswith("error: study relu-lenet-mnist holds 2 trials already, more")
