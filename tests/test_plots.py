@@ -22,7 +22,7 @@ cli = CliRunner()
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     env = {"ACTBENCH_DATA": str(DATA_ROOT), "DISPLAY": "", "MPLBACKEND": ""}
-    small = ["data.train_subset=300", "train.epochs=1"]
+    small = ["data.train_subset=300", "train.epochs=1"]  # LeNet++ is slow
     for cfg, extra in (
         ("relu.yaml", []),
         ("prelu.yaml", []),
@@ -30,7 +30,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("lenetpp_prelu.yaml", small),
         ("lenetpp_relu.yaml", small),
     ):
-        sets = [a for s in [*QUICK, "train.epochs=2", *extra] for a in ("--set", s)]
+        # 300 test images: a pass over them per epoch costs LeNet++ more than its training
+        sets = [a for s in [*QUICK, "data.test_subset=300", "train.epochs=2", *extra]
+                for a in ("--set", s)]  # fmt: skip
         result = cli.invoke(app, ["train", "-c", cfg, "--runs-dir", str(runs), *sets], env=env)
         assert result.exit_code == 0, result.output
     return runs
@@ -84,7 +86,7 @@ def test_slope_plot_data_come_from_a_values(runs: Path) -> None:
     assert len(hist[f"{label[channel.summary.name]}: conv2"]) == 20  # channel-wise only
     feats = plots.features2d(g)
     assert feats is not None and len(feats.data) == 2  # the two LeNet++ groups
-    assert all(v["n"] == 1000 for v in feats.data.values())  # every test image's features
+    assert all(v["n"] == 300 for v in feats.data.values())  # every test image's features
 
 
 def test_report_embeds_tables_and_plots(runs: Path, tmp_path: Path) -> None:

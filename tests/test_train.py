@@ -6,6 +6,8 @@ import csv
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,20 @@ def strip(run: Path) -> list[dict[str, str]]:
 def test_same_config_twice_gives_same_metrics(runs: Path, tmp_path: Path) -> None:
     again = _train(tmp_path, "relu.yaml")
     assert strip(again) == strip(_run(runs, "relu"))
+
+
+def test_a_run_never_imports_torchvision(tmp_path: Path) -> None:
+    """Importing torchvision costs every run process about 2 s (a sweep worker, each test
+    that trains in a subprocess): the IDX files are read without it."""
+    code = (
+        "import sys; from pathlib import Path; from actbench import config, runner; "
+        f"runner.train(config.load('relu.yaml', {QUICK!r}), Path({str(tmp_path)!r})); "
+        "print('torchvision' in sys.modules)"
+    )
+    env = {**os.environ, "ACTBENCH_DATA": str(DATA_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "False"
 
 
 def test_lenetpp_prelu_runs(tmp_path: Path) -> None:
