@@ -477,13 +477,17 @@ def _pool(
                 for n, c, t in runs:
                     names[pool.submit(train_one, n, c, folder, threads, t)] = n
 
+        def stop_all() -> None:
+            """The runs in flight end interrupted within a batch; none queued starts."""
+            halt.set()
+            for fut in names:
+                fut.cancel()  # those no worker has taken yet
+
         try:
             fill()
             while names:
                 if stop() and not halt.is_set():
-                    halt.set()
-                    for fut in names:
-                        fut.cancel()  # those no worker has taken yet
+                    stop_all()
                 done, _ = cf.wait(names, timeout=0.25, return_when=cf.FIRST_COMPLETED)
                 _drain(queue, on_event)
                 for fut in done:
@@ -498,10 +502,8 @@ def _pool(
                         report(Outcome(name, Ending.INTERRUPTED, WORKER_LOST))
                 fill()
             _drain(queue, on_event)
-        except BaseException:  # feed or report raised (a tune's storage, a clash): the runs
-            halt.set()  # in flight end interrupted within a batch, resumable; none starts
-            for fut in names:
-                fut.cancel()
+        except BaseException:  # feed or report raised (a tune's storage, a clash)
+            stop_all()
             raise
 
 
