@@ -12,10 +12,12 @@ from .conftest import needs_data
 
 pytestmark = [pytest.mark.slow, needs_data]
 SMALL = ["data.train_subset=3000", "data.test_subset=1000", "train.device=cpu", "train.epochs=2"]
+# The fallback tests compare a run with its eager twin for equality, which any size shows
+TINY = ["data.train_subset=500", "data.test_subset=500", "train.device=cpu", "train.epochs=1"]
 
 
-def _accuracy(*overrides: str) -> tuple[float, Trainer]:
-    trainer = Trainer(calibrate.resolve(config.load("prelu.yaml", [*SMALL, *overrides])))
+def _accuracy(*overrides: str, size: list[str] = SMALL) -> tuple[float, Trainer]:
+    trainer = Trainer(calibrate.resolve(config.load("prelu.yaml", [*size, *overrides])))
     for _ in range(trainer.cfg.train.epochs):
         trainer.train_epoch()
     return trainer.evaluate().acc, trainer
@@ -36,9 +38,9 @@ def test_compile_falls_back_when_unavailable(monkeypatch: pytest.MonkeyPatch) ->
         raise RuntimeError("no compiler here")
 
     monkeypatch.setattr(torch, "compile", broken)
-    acc, trainer = _accuracy("train.compile=true")
+    acc, trainer = _accuracy("train.compile=true", size=TINY)
     assert trainer.notes == ["torch.compile unavailable, running eager: no compiler here"]
-    eager, _ = _accuracy()
+    eager, _ = _accuracy(size=TINY)
     assert acc == eager
 
 
@@ -51,6 +53,6 @@ def test_compile_failing_at_first_call_falls_back(monkeypatch: pytest.MonkeyPatc
         return call
 
     monkeypatch.setattr(torch, "compile", lazy)
-    acc, trainer = _accuracy("train.compile=true")
+    acc, trainer = _accuracy("train.compile=true", size=TINY)
     assert trainer.notes == ["torch.compile failed, running eager: inductor failed"]
-    assert acc == _accuracy()[0]
+    assert acc == _accuracy(size=TINY)[0]
