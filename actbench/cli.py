@@ -513,8 +513,9 @@ def _load_runs(paths: list[Path]) -> list[Any]:
 
 def _write_plots(figures: dict[str, Any], out: Path) -> list[Path]:
     from actbench import plots
-    from actbench.rundir import atomic_write, ensure_dir
+    from actbench.rundir import atomic_write, ensure_dir, refuse_link
 
+    refuse_link(out)
     ensure_dir(out)
     for name, plot in figures.items():
         atomic_write(out / name, plots.png_bytes(plot))
@@ -582,9 +583,10 @@ def export_tensorboard(
 ) -> None:
     """Write TensorBoard event files: metrics, PReLU slopes and hparams per run."""
     from actbench import export
-    from actbench.rundir import check_can_create
+    from actbench.rundir import check_can_create, refuse_link
 
     export._writer_class()  # not installed: say so before reading anything
+    refuse_link(out)
     check_can_create(out)
     for folder in export.tensorboard(_load_runs(paths), out):
         typer.echo(folder)

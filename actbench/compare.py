@@ -177,7 +177,8 @@ def seed_values(group: Group, key: Fraction, metric: str) -> dict[int, float]:
 
 def _scale(groups: list[Group]) -> float:
     """Percentage points per counted image; one test-set size per comparison."""
-    sizes = {r.summary.test_images for g in groups for r in g.counted}
+    # None: no test pass (train.eval_test false); such a run has no accuracy to scale
+    sizes = {n for g in groups for r in g.counted if (n := r.summary.test_images) is not None}
     if len(sizes) > 1:
         raise ActbenchError(
             f"runs were tested on different numbers of images ({sorted(sizes)}): accuracies "
@@ -992,7 +993,15 @@ def _grouped(
 
 def for_report(runs: list[Run], baseline: str | None = None) -> Comparison:
     """The grouped comparison a report shows: default groups, against `baseline` (default:
-    relu where there is one), every pair tested for the top group."""
+    relu where there is one), every pair tested for the top group. ActbenchError for runs that
+    never read the test set (tune trials): a report answers on test accuracy."""
+    blind = [r for r in runs if not r.cfg.train.eval_test]
+    if blind:
+        raise ActbenchError(
+            f"{len(blind)} of these runs never read the test set ({blind[0].path.name} ...: "
+            "train.eval_test false, tune trials); report their tune folder on its own "
+            "(actbench report <tune folder>) and the evaluation runs apart"
+        )
     g = grouping(runs)
     c = _grouped(runs, g, baseline or default_baseline(g), "accuracy", pairs=True)
     if sum(1 for grp in g.groups.values() if grp.counted) > 1:

@@ -7,7 +7,7 @@ from typing import Any
 
 from actbench.config import flatten
 from actbench.errors import ActbenchError
-from actbench.rundir import Run, ensure_dir
+from actbench.rundir import Run, check_can_create, ensure_dir, refuse_link
 
 INSTALL_TENSORBOARD = "pip install 'actbench[tensorboard]'  (or: pip install tensorboard)"
 METRIC_TAGS = {  # metrics.csv column -> TensorBoard tag
@@ -51,16 +51,25 @@ def tensorboard(runs: list[Run], out: Path) -> list[Path]:
     import numpy as np
 
     writer_class = _writer_class()
+    refuse_link(out)
     ensure_dir(out)
-    folders = []
+    names: list[str] = []
     used: set[str] = set()
     for run in runs:
-        name = run.path.name  # a validated folder name, never a path from a file's contents
+        # the folder's own name (resolved: a run given as "." or ".." has none), never a path
+        # from a file's contents
+        base = run.path.resolve().name
+        name = base
         for n in range(2, 10_000):
             if name not in used:
                 break
-            name = f"{run.path.name}-{n}"  # runs of the same name from different folders
+            name = f"{base}-{n}"  # runs of the same name from different folders
         used.add(name)
+        names.append(name)
+        refuse_link(out / name)  # every folder checked before any is written
+        check_can_create(out / name)
+    folders = []
+    for run, name in zip(runs, names, strict=True):
         folder = ensure_dir(out / name)
         # An export replaces the previous one: TensorBoard would show both event files.
         for old in folder.glob(EVENTS):

@@ -156,7 +156,7 @@ def build(c: Comparison, plots: list[str]) -> str:
     plot), the slope table, then the details; `plots` are PNG file names beside it."""
     runs, g, baseline = c.runs, c.grouping, c.baseline
     keys = g.keys
-    sizes = sorted({r.summary.test_images for r in runs})
+    sizes = sorted({n for r in runs if (n := r.summary.test_images) is not None})
     lines = [
         "# actbench report",
         "",

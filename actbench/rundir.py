@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench import config as cfgmod
@@ -585,6 +586,17 @@ class RunLocked(ActbenchError):
         self.pid = pid
 
 
+def refuse_link(path: Path) -> None:
+    """An output folder (report, plot, export --out, and the export's folder per run) is
+    never a symlink: writing through it would change files elsewhere. Its ancestors may be
+    links, and so may a runs folder (where the user keeps the runs)."""
+    if path.is_symlink():
+        raise ActbenchError(
+            f"cannot write in {path}: it is a symlink (actbench never writes through one; "
+            "give the folder it points to)"
+        )
+
+
 def _mkdir(path: Path) -> None:
     """mkdir -p with one-line errors (a file in the way, no permission, ...)."""
     try:
@@ -986,9 +998,7 @@ def load_run(path: Path) -> Run:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise DamagedRun(f"{where}: damaged ({loc}: {err['msg']})") from None
-    except (OSError, ValueError, ArithmeticError, csv.Error, ActbenchError) as exc:
-        import yaml
-
+    except (OSError, ValueError, ArithmeticError, csv.Error, yaml.YAMLError, ActbenchError) as exc:
         if isinstance(exc, yaml.YAMLError):
             exc = ValueError("invalid YAML")
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -1030,6 +1040,9 @@ def read_features(path: Path) -> dict[str, Any]:
     n = len(feats["labels"])
     if not (feats["pre"].shape == feats["post"].shape == (n, 2) and feats["labels"].ndim == 1):
         raise ValueError(f"{path.name}: unexpected shapes")
+    numeric = (np.issubdtype(feats[k].dtype, np.number) for k in ("pre", "post", "labels"))
+    if not all(numeric) or np.iscomplexobj(feats["pre"]) or np.iscomplexobj(feats["post"]):
+        raise ValueError(f"{path.name}: arrays that are not real numbers")
     if not (np.isfinite(feats["pre"]).all() and np.isfinite(feats["post"]).all()):
         raise ValueError(f"{path.name}: values that are not finite")
     return feats
@@ -1096,6 +1109,10 @@ def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
             warnings.append(f"skipping {path}: {exc}")
             return
         if real in seen:
+            return
+        if not explicit and path.is_symlink() and not is_run(path):
+            # a linked folder found inside one given: it could pull in runs from anywhere
+            warnings.append(f"skipping {path}: a link to a folder (give its target instead)")
             return
         if is_run(path):
             seen.add(real)

@@ -124,7 +124,7 @@ def _count(spec_path: Path, value: Any, key: str) -> int:
 
 def _choice(spec_path: Path, spec: dict[str, Any], key: str, allowed: Any, default: str) -> str:
     value = spec.get(key, default)
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ActbenchError(
             f"{spec_path}: {key}: unknown {value!r}{cfgmod.suggest(str(value), allowed)}; "
             f"allowed: {', '.join(allowed)}"
@@ -587,8 +587,15 @@ def is_tune(folder: Path) -> bool:
 def read_tune_spec(folder: Path) -> dict[str, Any]:
     """The tune file a tune folder was run with (tune.yaml)."""
     data = cfgmod.read_yaml(folder / TUNE_SPEC)
+    path = folder / TUNE_SPEC
     if not isinstance(data, dict):
-        raise ActbenchError(f"{folder / TUNE_SPEC}: not a tune file")
+        raise ActbenchError(f"{path}: not a tune file")
+    _choice(path, data, "objective", OBJECTIVES, "val_acc")
+    space = data.get("space") or {}
+    if not isinstance(space, dict):
+        raise ActbenchError(f"{path}: space: a mapping of config keys, got {space!r}")
+    for key, value in space.items():
+        _param(path, key, value)
     return data
 
 

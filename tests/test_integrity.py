@@ -16,7 +16,7 @@ from actbench import compare, config, data, plots, rundir
 from actbench.cli import app
 from actbench.errors import ActbenchError
 
-from .conftest import DATA_ROOT, needs_data
+from .conftest import DATA_ROOT, REPO, needs_data
 from .helpers import fake_run
 
 cli = CliRunner()
@@ -474,6 +474,8 @@ def test_unreadable_data_file_gives_one_line(
             "train_seconds",
         ),
         ("config.yaml", lambda t: "seed: " + "[" * 5000, "damaged"),
+        ("config.yaml", lambda t: "seed: [\n", "invalid YAML"),
+        ("config.yaml", lambda t: '!!python/object/apply:os.system ["true"]\n', "invalid YAML"),
         ("metrics.csv", lambda t: t.replace("\n1,", "\ninf,", 1), "not an epoch number"),
         ("metrics.csv", lambda t: t + "2," + "9" * 200_000 + "\n", "damaged"),
     ],
@@ -502,6 +504,88 @@ def test_export_names_folders_after_the_run_folders(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [a.name, f"{a.name}-2"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "tb"]  # nothing elsewhere
+
+
+def test_export_of_a_run_given_as_dot_stays_inside_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    (run / "sub").mkdir()
+    out = tmp_path / "tb"
+    for where, given in ((run, "."), (run / "sub", "..")):
+        monkeypatch.chdir(where)
+        result = cli.invoke(app, ["export", "tensorboard", given, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert [p.name for p in out.iterdir()] == [run.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "tb"]
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("events")) == []
+
+
+def test_a_link_where_actbench_writes_is_refused(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "report.md").write_text("mine")
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere)
+    for args in (["report", str(run)], ["plot", str(run)], ["export", "tensorboard", str(run)]):
+        result = cli.invoke(app, [*args, "--out", str(link)])
+        _one_error_line(result, f"cannot write in {link}: it is a symlink")
+    out = tmp_path / "tb"
+    (out).mkdir()
+    (out / run.name).symlink_to(elsewhere)  # the run's own folder inside --out
+    result = cli.invoke(app, ["export", "tensorboard", str(run), "--out", str(out)])
+    _one_error_line(result, f"cannot write in {out / run.name}: it is a symlink")
+    assert _tree(elsewhere) == {"report.md": b"mine"}
+
+
+def test_a_linked_folder_inside_is_not_followed(tmp_path: Path) -> None:
+    fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    fake_run(tmp_path / "other", RELU, 1, 0.97)
+    (tmp_path / "runs" / "more").symlink_to(tmp_path / "other")
+    found, warnings = rundir.collect([tmp_path / "runs"])
+    assert [r.summary.seed for r in found] == [0]
+    assert warnings == [f"skipping {tmp_path / 'runs' / 'more'}: a link to a folder (give its "
+                        "target instead)"]  # fmt: skip
+
+
+def test_a_report_on_tune_trials_says_where_to_look(tmp_path: Path) -> None:
+    tune = REPO / "results" / "fair" / "mnist-lenet" / "tune"
+    trial = tune / "relu-lenet-mnist-t000-s1000"
+    evaluation = tune.parent / "eval"
+    for paths in ([trial], [tune, evaluation]):
+        result = cli.invoke(app, ["report", *map(str, paths), "--out", str(tmp_path / "o")])
+        _one_error_line(result, "never read the test set", "report their tune folder")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [("space: [1, 2]", "space: a mapping of config keys"), ("objective: [1]", "objective")],
+)
+def test_a_tune_file_of_the_wrong_shape_gives_one_line(
+    tmp_path: Path, edit: str, needle: str
+) -> None:
+    import shutil
+
+    tune = tmp_path / "tune"
+    shipped = REPO / "results" / "fair" / "mnist-lenet" / "tune"
+    trial = "relu-lenet-mnist-t000-s1000"
+    shutil.copytree(shipped / trial, tune / trial)
+    spec = yaml.safe_load((shipped / "tune.yaml").read_text())
+    spec.update(yaml.safe_load(edit))
+    (tune / "tune.yaml").write_text(yaml.safe_dump(spec))
+    result = cli.invoke(app, ["report", str(tune), "--out", str(tmp_path / "o")])
+    _one_error_line(result, str(tune / "tune.yaml"), needle)
+
+
+def test_features_that_are_not_numbers_are_damaged(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "features2d.npz"
+    np.savez(path, pre=np.array([["a", "b"]]), post=np.zeros((1, 2)), labels=np.zeros(1))
+    with pytest.raises(ValueError, match="not real numbers"):
+        rundir.read_features(path)
 
 
 def test_runs_with_params_the_label_rounds_stay_apart(tmp_path: Path) -> None:
