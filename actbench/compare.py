@@ -119,6 +119,9 @@ def _why_out(run: Run) -> str:
 class Grouping:
     keys: list[str]
     groups: dict[str, Group] = field(default_factory=dict)
+    # group label -> the settings its runs differ in (only a --group-by the user chose pools
+    # runs of different experiments; the default grouping never does)
+    pooled: dict[str, list[str]] = field(default_factory=dict)
 
 
 def grouping(runs: list[Run], group_by: list[str] | None = None) -> Grouping:
@@ -127,13 +130,28 @@ def grouping(runs: list[Run], group_by: list[str] | None = None) -> Grouping:
     per_run = [fields(r) for r in runs]
     known = list(dict.fromkeys(k for f in per_run for k in f))
     for key in keys:
-        if key not in known:  # a field only some runs have (e.g. optim.milestones) is fine
+        # a field only some runs have (e.g. optim.milestones) is fine; the seed is what a
+        # group's statistics run over, never a group of its own
+        if key not in known or key == "seed":
             allowed = ", ".join(k for k in known if k != "seed")
-            raise ActbenchError(f"--group-by: unknown field {key!r}; allowed: {allowed}")
+            what = f"unknown field {key!r}"
+            if key == "seed":
+                what = "'seed' is what each group's statistics run over, not a group"
+            raise ActbenchError(f"--group-by: {what}; allowed: {allowed}")
     out = Grouping(keys)
+    members: dict[str, list[dict[str, Any]]] = {}
     for run, f in zip(runs, per_run, strict=True):
         label = " / ".join(str(f.get(k, "-")) for k in keys)
         out.groups.setdefault(label, Group(label, [])).runs.append(run)
+        members.setdefault(label, []).append(f)
+    for label, fs in members.items():
+        differ = [
+            k
+            for k in dict.fromkeys(k for f in fs for k in f)
+            if k not in NOT_GROUPING and len({repr(f.get(k)) for f in fs}) > 1
+        ]
+        if differ:
+            out.pooled[label] = differ
     return out
 
 
@@ -584,6 +602,12 @@ def grouped_table(
             f"still improving (mean accuracy rose more than {STILL_IMPROVING:g} points over the "
             f"last 20% of epochs): a {epochs}-epoch result, not a converged one: "
             + "; ".join(rising)
+        )
+    if g.pooled:
+        notes.append(
+            "pooled: --group-by put runs of different settings in one group, and its numbers "
+            "mix them: "
+            + "; ".join(f"{label} ({', '.join(keys)})" for label, keys in g.pooled.items())
         )
     left = [r for grp in g.groups.values() for r in grp.left_out]
     if left:

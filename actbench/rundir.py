@@ -959,6 +959,27 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
     cfgmod.check_name(summary.name, "name")
 
 
+def _metrics_agree(summary: Summary, metrics: list[dict[str, float]]) -> None:
+    """ValueError unless a completed run's metrics.csv is the curve its summary.json ends
+    on: one row per epoch, in order, the last one's test (or validation) accuracy the
+    summary's final one. Tables read the summary and plots the curve: they must not differ."""
+    if summary.status != Status.COMPLETED:
+        return  # in flight, or stopped early: its rows may run one epoch ahead of the summary
+    epochs = [row["epoch"] for row in metrics]
+    if epochs != list(range(1, summary.epochs + 1)):
+        raise ValueError(f"epochs {_span(epochs)} but summary.json says {summary.epochs} completed")
+    key, final = "test_acc", summary.final_test_acc
+    if summary.test_images is None:
+        key, final = "val_acc", summary.final_val_acc
+    last = metrics[-1].get(key) if metrics else None
+    if last is not None and final is not None and not math.isnan(last) and last != final:
+        raise ValueError(f"last {key} {last} but summary.json's final is {final}")
+
+
+def _span(epochs: list[float]) -> str:
+    return f"{epochs[0]:g}..{epochs[-1]:g} ({len(epochs)} rows)" if epochs else "none"
+
+
 def load_run(path: Path) -> Run:
     """Read and validate a run directory; DamagedRun names the file and the reason."""
     where = path / SUMMARY
@@ -982,6 +1003,7 @@ def load_run(path: Path) -> Run:
         _agrees(summary, cfg, fingerprint)
         where = path / METRICS
         metrics = _typed_rows(where, _types(METRIC_FIELDS + VAL_FIELDS), METRIC_FIELDS[:6])
+        _metrics_agree(summary, metrics)
         where = path / SLOPES
         slopes = _typed_rows(where, _types(SLOPE_FIELDS), SLOPE_FIELDS)
         where = path / PARAMS

@@ -200,6 +200,24 @@ def test_unknown_baseline_and_group_field(paired: Path) -> None:
     )
     result = cli.invoke(app, ["compare", str(paired), "--group-by", "optim.lrr"])
     assert result.exit_code == 2 and "--group-by: unknown field 'optim.lrr'" in result.stderr
+    result = cli.invoke(app, ["compare", str(paired), "--group-by", "seed"])
+    assert result.exit_code == 2 and "--group-by: 'seed' is what each group's" in result.stderr
+
+
+def test_a_group_by_that_pools_different_settings_says_so(tmp_path: Path) -> None:
+    for seed in range(2):
+        fake_run(tmp_path / "a", RELU, seed, 0.98)
+        fake_run(tmp_path / "b", RELU, seed, 0.97, overrides={"optim": {"lr": 0.05}})
+    (default,) = _json(cli.invoke(app, ["compare", str(tmp_path), "-f", "json"]))
+    assert [row["group"] for row in default["rows"]] == ["0.01", "0.05"]
+    assert not any("pooled" in note for note in default["notes"])
+    args = ["compare", str(tmp_path), "--group-by", "activation", "-f", "json"]
+    (pooled,) = _json(cli.invoke(app, args))
+    assert [row["group"] for row in pooled["rows"]] == ["relu"]
+    assert pooled["notes"][-1] == (
+        "pooled: --group-by put runs of different settings in one group, and its numbers mix "
+        "them: relu (optim.lr)"
+    )
 
 
 def test_stale_running_run_shows_as_incomplete(tmp_path: Path) -> None:

@@ -477,6 +477,10 @@ def test_unreadable_data_file_gives_one_line(
         ("config.yaml", lambda t: "seed: [\n", "invalid YAML"),
         ("config.yaml", lambda t: '!!python/object/apply:os.system ["true"]\n', "invalid YAML"),
         ("metrics.csv", lambda t: t.replace("\n1,", "\ninf,", 1), "not an epoch number"),
+        # summary.json and metrics.csv of a completed run tell one story (tables read one,
+        # plots the other)
+        ("metrics.csv", lambda t: t.rsplit("\n", 2)[0] + "\n", "but summary.json says 10 comp"),
+        ("metrics.csv", lambda t: t.splitlines()[0] + "\n", "epochs none but summary.json says 10"),
         ("metrics.csv", lambda t: t + "2," + "9" * 200_000 + "\n", "damaged"),
     ],
 )
@@ -494,6 +498,21 @@ def test_hostile_run_files_are_damaged_not_tracebacks(
     (warning,) = result.stderr.splitlines()
     assert warning.startswith(f"warning: skipping {run}/{file}: damaged") and reason in warning
     json.loads(result.stdout)  # valid JSON: no NaN leaks out
+
+
+def test_a_summary_that_is_not_its_curves_end_is_damaged(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    fake_run(tmp_path / "runs", RELU, 1, 0.97)
+    text = (run / "summary.json").read_text()
+    (run / "summary.json").write_text(
+        text.replace('"final_test_acc": 0.98', '"final_test_acc": 0.99')
+    )
+    result = cli.invoke(app, ["compare", str(tmp_path / "runs"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: skipping {run}/metrics.csv: damaged (last test_acc 0.98 but summary.json's "
+        "final is 0.99)"
+    ]
 
 
 def test_export_names_folders_after_the_run_folders(tmp_path: Path) -> None:
