@@ -1144,6 +1144,7 @@ def collect(paths: list[Path]) -> tuple[list[Run], list[str]]:
                 warnings.append(f"skipping {exc}")
             return
         if path.is_dir() and depth < 3:
+            seen.add(real)  # given twice (compare a a): read once, and no false warning
             try:
                 children = sorted(
                     p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")

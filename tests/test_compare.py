@@ -360,3 +360,9 @@ def test_the_mde_is_taken_at_holm_level_over_the_tests_made(tmp_path: Path) -> N
     crit = sps.t.ppf(1 - 0.05 / 2, 2)
     nc = tested[0].mde / sd * 3**0.5
     assert sps.nct.sf(crit, 2, nc) + sps.nct.cdf(-crit, 2, nc) == pytest.approx(0.8, abs=1e-3)
+
+
+def test_a_folder_given_twice_is_read_once_without_a_warning(paired: Path) -> None:
+    once, _ = rundir.collect([paired])
+    twice, warnings = rundir.collect([paired, paired, paired / "relu-lenet-mnist-s0"])
+    assert [r.path for r in twice] == [r.path for r in once] and warnings == []
