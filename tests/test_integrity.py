@@ -331,7 +331,7 @@ def test_tables_and_figures_share_groups_and_counts(tmp_path: Path) -> None:
                 0.98 + lr / 10,
                 slopes=slopes,
                 overrides={"optim": {"lr": lr}, "train": {"epochs": 2}},
-                curve=[0.9, 0.98],
+                curve=[0.9, 0.98 + lr / 10],
             )
     # An interrupted run with no epoch, and a stale 'running' one: listed, never counted.
     fake_run(
