@@ -976,6 +976,65 @@ def _metrics_agree(summary: Summary, metrics: list[dict[str, float]]) -> None:
         raise ValueError(f"last {key} {last} but summary.json's final is {final}")
 
 
+def site_stats(values: list[float]) -> dict[str, float]:
+    """summary.json's numbers for one site's parameter (or slope): over its channels."""
+    return {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
+            "n": len(values)}  # fmt: skip
+
+
+def param_summary(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, dict[str, float]]]:
+    """summary.json's act_params from one epoch's act_params.csv rows (site, param, channel,
+    index, value): per site and parameter element (name, or name[index] for vectors)."""
+    sizes: dict[tuple[str, str], int] = {}
+    for site, param, _, index, _ in rows:
+        sizes[site, param] = max(sizes.get((site, param), 0), index + 1)
+    out: dict[str, dict[str, list[float]]] = {}
+    for site, param, _, index, value in rows:
+        key = param if sizes[site, param] == 1 else f"{param}[{index}]"
+        out.setdefault(site, {}).setdefault(key, []).append(value)
+    return {site: {k: site_stats(v) for k, v in ps.items()} for site, ps in out.items()}
+
+
+def _params_agree(summary: Summary, params: list[dict[str, Any]]) -> None:
+    """ValueError unless a completed run's act_params.csv, at its last epoch, gives the
+    learned parameters its summary.json states: the slope table reads the summary, the
+    plots and the export read the file, so they must not differ."""
+    if summary.status != Status.COMPLETED or not params:
+        return
+    last = [
+        (r["site"], r["param"], r.get("channel"), r["index"], r["value"])
+        for r in params
+        if r["epoch"] == summary.epochs
+    ]
+    stated = {
+        s: {k: v.model_dump() for k, v in ps.items()} for s, ps in _act_params(summary).items()
+    }
+    found = param_summary(last)
+    for site in sorted(set(stated) | set(found)):
+        for key in sorted(set(stated.get(site, {})) | set(found.get(site, {}))):
+            a, b = stated.get(site, {}).get(key), found.get(site, {}).get(key)
+            if (
+                a is None
+                or b is None
+                or any(not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-12) for k in a)
+            ):
+                raise ValueError(
+                    f"{site} {key} at epoch {summary.epochs}: "
+                    f"{_brief(b)} but summary.json says {_brief(a)}"
+                )
+
+
+def _act_params(summary: Summary) -> dict[str, dict[str, SiteStats]]:
+    """The learned parameters a summary states; schema 2 stated PReLU's a as slopes only."""
+    if not summary.act_params and summary.slopes:
+        return {site: {"a": v} for site, v in summary.slopes.items()}
+    return summary.act_params
+
+
+def _brief(stats: dict[str, float] | None) -> str:
+    return "none" if stats is None else f"mean {stats['mean']:.6g} over {stats['n']:g}"
+
+
 def _span(epochs: list[float]) -> str:
     return f"{epochs[0]:g}..{epochs[-1]:g} ({len(epochs)} rows)" if epochs else "none"
 
@@ -1014,6 +1073,8 @@ def load_run(path: Path) -> Run:
                     raise ValueError(f"a row without index or value: {row}")
             where = path / SHAPES
             shapes = _typed_rows(where, _types(SHAPE_FIELDS), SHAPE_FIELDS)
+            where = path / PARAMS
+            _params_agree(summary, params)
         else:  # schema 2: PReLU's a was the only learned parameter recorded
             params, shapes = _migrate_slopes(slopes, cfg.activation.per_channel)
     except ValidationError as exc:
@@ -1028,8 +1089,7 @@ def load_run(path: Path) -> Run:
     except RecursionError:
         raise DamagedRun(f"{where}: damaged (nested too deeply)") from None
     update: dict[str, Any] = {"status": _status(summary), "fingerprint": fingerprint}
-    if not summary.act_params and summary.slopes:  # schema 2
-        update["act_params"] = {site: {"a": v} for site, v in summary.slopes.items()}
+    update["act_params"] = _act_params(summary)
     summary = summary.model_copy(update=update)
     return Run(path, summary, cfgmod.to_dict(cfg), cfg, metrics, slopes, params, shapes)
 

@@ -29,6 +29,8 @@ from actbench.rundir import (
     Summary,
     default_name,
     load_run,
+    param_summary,
+    site_stats,
 )
 from actbench.train import EpochResult, Progress, Trainer, diverged
 
@@ -120,30 +122,12 @@ def cfg_label(cfg: Config) -> str:
     return cfgmod.activation_label(cfg.activation)
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
-            "n": len(values)}  # fmt: skip
-
-
 def _slope_summary(slopes: list[tuple[str, int, float]]) -> dict[str, dict[str, float]]:
     """Per site: mean, min, max and count of the learned a."""
     by_site: dict[str, list[float]] = {}
     for site, _, a in slopes:
         by_site.setdefault(site, []).append(a)
-    return {site: _stats(v) for site, v in by_site.items()}
-
-
-def param_summary(rows: list[models.ParamRow]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per site and parameter element (name, or name[index] for vectors): stats over the
-    site's channels."""
-    sizes: dict[tuple[str, str], int] = {}
-    for site, param, _, index, _ in rows:
-        sizes[site, param] = max(sizes.get((site, param), 0), index + 1)
-    out: dict[str, dict[str, list[float]]] = {}
-    for site, param, _, index, value in rows:
-        key = param if sizes[site, param] == 1 else f"{param}[{index}]"
-        out.setdefault(site, {}).setdefault(key, []).append(value)
-    return {site: {k: _stats(v) for k, v in ps.items()} for site, ps in out.items()}
+    return {site: site_stats(v) for site, v in by_site.items()}
 
 
 def record_activations(run: RunDir, trainer: Trainer, epoch: int) -> None:

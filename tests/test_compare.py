@@ -35,7 +35,7 @@ def paired(tmp_path: Path) -> Path:
             PRELU,
             seed,
             acc,
-            slopes={"conv1": {"mean": 0.2 + seed / 100, "min": 0.1, "max": 0.3, "n": 1}},
+            slopes={"conv1": {"mean": (a := 0.2 + seed / 100), "min": a, "max": a, "n": 1}},
         )
     return tmp_path
 

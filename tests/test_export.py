@@ -29,14 +29,14 @@ def test_event_files_hold_the_run_files_values(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     relu = fake_run(runs, {"name": "relu"}, 0, 0.98, curve=[0.9, 0.95, 0.98],
                     overrides={"train": {"epochs": 3}})  # fmt: skip
-    prelu = fake_run(runs, {"name": "prelu", "per_channel": True}, 0, 0.985, slopes=SLOPES,
+    # a channel-wise site: three channels per epoch; the summary states the last epoch's
+    a = {e: [0.25 + e / 10 + c / 100 for c in range(3)] for e in (0, 3)}
+    stated = {"conv1": {"mean": sum(a[3]) / 3, "min": min(a[3]), "max": max(a[3]), "n": 3}}
+    prelu = fake_run(runs, {"name": "prelu", "per_channel": True}, 0, 0.985, slopes=stated,
                      curve=[0.9, 0.96, 0.985], overrides={"train": {"epochs": 3}})  # fmt: skip
-    # a channel-wise site: three channels per epoch
     (prelu / "act_params.csv").write_text(
         "epoch,site,param,channel,index,value\n"
-        + "".join(
-            f"{e},conv1,a,{c},0,{0.25 + e / 10 + c / 100}\n" for e in (0, 3) for c in range(3)
-        )
+        + "".join(f"{e},conv1,a,{c},0,{v}\n" for e in a for c, v in enumerate(a[e]))
     )
     out = tmp_path / "tb"
     result = cli.invoke(app, ["export", "tensorboard", str(runs), "--out", str(out)])

@@ -515,6 +515,21 @@ def test_a_summary_that_is_not_its_curves_end_is_damaged(tmp_path: Path) -> None
     ]
 
 
+def test_learned_parameters_that_are_not_the_summarys_are_damaged(tmp_path: Path) -> None:
+    """The slope table reads summary.json; plots and the export read act_params.csv."""
+    stats = {"conv1": {"mean": 0.5, "min": 0.5, "max": 0.5, "n": 1}}
+    run = fake_run(tmp_path / "runs", PRELU, 0, 0.98, slopes=stats)
+    fake_run(tmp_path / "runs", PRELU, 1, 0.97, slopes=stats)
+    text = (run / "act_params.csv").read_text()
+    (run / "act_params.csv").write_text(text.replace("10,conv1,a,,0,0.5", "10,conv1,a,,0,0.7"))
+    result = cli.invoke(app, ["compare", str(tmp_path / "runs"), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: skipping {run}/act_params.csv: damaged (conv1 a at epoch 10: mean 0.7 over 1 "
+        "but summary.json says mean 0.5 over 1)"
+    ]
+
+
 def test_export_names_folders_after_the_run_folders(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "a", RELU, 0, 0.98)
     b = fake_run(tmp_path / "b", RELU, 0, 0.98)  # same run name, another folder
