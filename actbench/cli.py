@@ -511,11 +511,14 @@ def _load_runs(paths: list[Path]) -> list[Any]:
     return runs
 
 
-def _write_plots(figures: dict[str, Any], out: Path) -> list[Path]:
+def _write_plots(figures: dict[str, Any], out: Path, also: tuple[str, ...] = ()) -> list[Path]:
+    """The figures as PNGs in `out`; `also`: the other files the caller writes there next,
+    checked with the figures before anything is written."""
     from actbench import plots
-    from actbench.rundir import atomic_write, ensure_dir, refuse_link
+    from actbench.rundir import atomic_write, ensure_dir, refuse_foreign, refuse_link
 
     refuse_link(out)
+    refuse_foreign(out, [*figures, *also])
     ensure_dir(out)
     for name, plot in figures.items():
         atomic_write(out / name, plots.png_bytes(plot))
@@ -558,14 +561,14 @@ def report(
         studies = tn.results(paths[0], runs)
         figures = {k: v for k, v in [("lr_sensitivity.png", plots.lr_sensitivity(studies))] if v}
         text = rep.build_tune(paths[0], studies, list(figures), cmp.compute_used(runs))
-        _write_plots(figures, out)
+        _write_plots(figures, out, also=("report.md",))
         atomic_write(out / "report.md", text)
         typer.echo(out / "report.md")
         return
     comparison = cmp.for_report(runs, baseline)  # bad input fails before anything is drawn
     figures = plots.make_all(runs, comparison)
     text = rep.build(comparison, list(figures))
-    _write_plots(figures, out)
+    _write_plots(figures, out, also=("report.md",))
     atomic_write(out / "report.md", text)
     typer.echo(out / "report.md")
 

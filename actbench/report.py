@@ -13,7 +13,7 @@ from actbench import __version__, compare
 from actbench.compare import Comparison, GroupRow
 from actbench.config import flatten
 from actbench.render import Table, cell, render
-from actbench.rundir import TUNED, Run, Status
+from actbench.rundir import REPORT_HEADS, TUNED, Run, Status
 from actbench.tune import read_tune_spec as tune_spec
 
 CAPTIONS = {
@@ -158,7 +158,7 @@ def build(c: Comparison, plots: list[str]) -> str:
     keys = g.keys
     sizes = sorted({n for r in runs if (n := r.summary.test_images) is not None})
     lines = [
-        "# actbench report",
+        REPORT_HEADS[0],
         "",
         f"{len(runs)} runs, generated {time.strftime('%Y-%m-%d %H:%M')} by actbench "
         f"{__version__}. Accuracies are on the {', '.join(f'{n:,}' for n in sizes)} test images.",
@@ -312,7 +312,7 @@ def build_tune(
     what the trials took, and what to run next."""
     spec = tune_spec(folder)
     lines = [
-        "# actbench tuning report",
+        REPORT_HEADS[1],
         "",
         f"{sum(len(s.trials) for s in studies)} trials in {len(studies)} studies, generated "
         f"{time.strftime('%Y-%m-%d %H:%M')} by actbench {__version__}. Objective: "

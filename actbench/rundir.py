@@ -597,6 +597,56 @@ def refuse_link(path: Path) -> None:
         )
 
 
+# What marks a file in an output folder as actbench's own, to be regenerated in place: a
+# report's first line, and the program named in a PNG's Software text chunk (matplotlib
+# names itself; every figure actbench draws is matplotlib's).
+REPORT_HEADS = ("# actbench report", "# actbench tuning report")
+PNG_SOFTWARE = (b"Matplotlib",)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def refuse_foreign(out: Path, names: list[str]) -> None:
+    """ActbenchError, before anything is written, if a file about to be written in the output
+    folder `out` exists and is not one actbench writes there (a report.md of the user's, a
+    photo named curves.png): such a file is never replaced."""
+    for name in names:
+        path = out / name
+        if os.path.lexists(path) and not _ours(path):
+            raise ActbenchError(
+                f"--out {out}: {name} there was not written by actbench and is never "
+                "replaced; choose another --out, or move that file"
+            )
+
+
+def _ours(path: Path) -> bool:
+    try:
+        _check_regular(path)
+        with path.open("rb") as f:
+            head = f.read(1 << 16)  # a PNG's text chunks come before its image data
+    except (OSError, ValueError):
+        return False
+    if path.suffix == ".png":
+        return any(_png_text(head, b"Software").startswith(p) for p in PNG_SOFTWARE)
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip()
+    return first in REPORT_HEADS
+
+
+def _png_text(data: bytes, key: bytes) -> bytes:
+    """A PNG's tEXt value for `key` among the chunks before its image data (b"" if none)."""
+    if not data.startswith(PNG_SIGNATURE):
+        return b""
+    at = len(PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + size]
+        if kind == b"IDAT":
+            break
+        if kind == b"tEXt" and body.startswith(key + b"\0"):
+            return body[len(key) + 1 :]
+        at += 12 + size  # length, type, data, CRC
+    return b""
+
+
 def _mkdir(path: Path) -> None:
     """mkdir -p with one-line errors (a file in the way, no permission, ...)."""
     try:

@@ -573,6 +573,33 @@ def test_a_link_where_actbench_writes_is_refused(tmp_path: Path) -> None:
     assert _tree(elsewhere) == {"report.md": b"mine"}
 
 
+def test_files_of_the_users_in_out_are_never_replaced(tmp_path: Path) -> None:
+    """report and plot regenerate their own files in --out, and nothing else."""
+    fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    fake_run(tmp_path / "runs", RELU, 1, 0.97)
+    out = tmp_path / "out"
+    result = cli.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    first = _tree(out)
+    assert "report.md" in first and "curves.png" in first
+    again = cli.invoke(app, ["report", str(tmp_path / "runs"), "--out", str(out)])
+    assert again.exit_code == 0, again.output  # its own files: regenerated in place
+    assert set(_tree(out)) == set(first)
+    for name, mine in (("report.md", b"# my notes\n"), ("curves.png", b"\x89PNG\r\n\x1a\nmine")):
+        theirs = tmp_path / name
+        theirs.mkdir()
+        (theirs / name).write_bytes(mine)
+        for command in ("report", "plot"):
+            if command == "plot" and name == "report.md":
+                continue  # plot writes no report.md
+            result = cli.invoke(app, [command, str(tmp_path / "runs"), "--out", str(theirs)])
+            _one_error_line(
+                result,
+                f"--out {theirs}: {name} there was not written by actbench and is never replaced",
+            )
+        assert _tree(theirs) == {name: mine}
+
+
 def test_a_linked_folder_inside_is_not_followed(tmp_path: Path) -> None:
     fake_run(tmp_path / "runs", RELU, 0, 0.98)
     fake_run(tmp_path / "other", RELU, 1, 0.97)
