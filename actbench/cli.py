@@ -534,7 +534,9 @@ def plot(
     from actbench import plots
 
     runs = _load_runs(paths)
-    figures = plots.make_all(runs)
+    figures, skipped = plots.make_all(runs)
+    for line in skipped:
+        _err(f"warning: {line}")
     if not figures:
         raise ActbenchError("nothing to plot: no completed run among " + " ".join(map(str, paths)))
     for path in _write_plots(figures, out):
@@ -566,7 +568,9 @@ def report(
         typer.echo(out / "report.md")
         return
     comparison = cmp.for_report(runs, baseline)  # bad input fails before anything is drawn
-    figures = plots.make_all(runs, comparison)
+    figures, skipped = plots.make_all(runs, comparison)
+    for line in skipped:
+        _err(f"warning: {line}")
     text = rep.build(comparison, list(figures))
     _write_plots(figures, out, also=("report.md",))
     atomic_write(out / "report.md", text)

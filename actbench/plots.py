@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from actbench.compare import Comparison, Grouping, GroupRow, grouping, per_net
-from actbench.rundir import CHANCE, STALL_MARGIN, Run, Status
+from actbench.rundir import CHANCE, FEATURES, STALL_MARGIN, Run, Status
 
 STALLED_PCT = 100 * (CHANCE + STALL_MARGIN)  # below it a run learned nothing (rundir)
 plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 110})
@@ -420,18 +420,19 @@ def learned_shapes(g: Grouping) -> Plot:
     return Plot(fig, data)
 
 
-def features2d(g: Grouping, points: int = 5000) -> Plot | None:
+def features2d(g: Grouping, points: int = 5000, skipped: list[str] | None = None) -> Plot | None:
     """LeNet++ 2-D bottleneck features of the test set, coloured by class: one column per
     group (its first run with a readable features file), after (top) and before (bottom)
-    the activation."""
+    the activation. `skipped` gains a line for each damaged features file passed over."""
     with_feats: dict[str, tuple[Run, dict[str, Any]]] = {}
     for label, runs in _groups(g).items():
         for run in runs:
             if label not in with_feats and run.has_features:
                 try:
                     with_feats[label] = (run, run.features())
-                except ValueError:
-                    continue  # damaged: try the group's next run
+                except ValueError as exc:  # damaged: try the group's next run
+                    if skipped is not None:
+                        skipped.append(f"skipping {run.path / FEATURES}: damaged ({exc})")
     if not with_feats:
         return None
     cols = len(with_feats)
@@ -521,11 +522,13 @@ def needs(name: str, g: Grouping) -> bool:
     return True
 
 
-def make_all(runs: list[Run], c: Comparison | None = None) -> dict[str, Plot]:
+def make_all(runs: list[Run], c: Comparison | None = None) -> tuple[dict[str, Plot], list[str]]:
     """Every plot the runs have data for, by file name, over compare's groups; with a
-    comparison against a baseline, the forest plot of every group's difference to it first."""
+    comparison against a baseline, the forest plot of every group's difference to it first.
+    Also a line for each damaged plot file passed over (the run itself still counts)."""
     g = c.grouping if c is not None else grouping(runs)
     out = {}
+    skipped: list[str] = []
     if c is not None and c.baseline and any(r.diff_vs_baseline is not None for r in c.rows):
         out["forest.png"] = forest(c.rows, c.baseline)
     if c is not None and c.baseline:
@@ -534,10 +537,10 @@ def make_all(runs: list[Run], c: Comparison | None = None) -> dict[str, Plot]:
             out["gap.png"] = drawn
     for name, fn in PLOTS.items():
         if needs(name, g):
-            plot = fn(g)
+            plot = features2d(g, skipped=skipped) if fn is features2d else fn(g)
             if plot is not None:
                 out[name] = plot
-    return out
+    return out, skipped
 
 
 def png_bytes(plot: Plot) -> bytes:

@@ -120,7 +120,7 @@ def test_gap_plot_ends_at_compares_difference_and_fashion_is_flagged_still_impro
 
     runs, _ = rundir.collect([RESULTS / "fashion-lenet"])
     c = compare.for_report(runs, "relu")
-    drawn = plots.make_all(runs, c)["gap.png"].data
+    drawn = plots.make_all(runs, c)[0]["gap.png"].data
     for row in c.rows:
         if row.diff_vs_baseline is not None:
             assert drawn[row.group]["mean"][-1] == pytest.approx(row.diff_vs_baseline, abs=1e-3)

@@ -364,7 +364,7 @@ def test_tables_and_figures_share_groups_and_counts(tmp_path: Path) -> None:
     assert "prelu-lenet-mnist-s7 (interrupted)" in tables[0].notes[-1]
     slope_table = next(t for t in tables if t.title.startswith("Learned activation parameters"))
     assert slope_table.rows[0][3:] == [0.2, 0.0, 3, 0.2, 0.0, 3]  # n = 3 in both groups
-    figures = plots.make_all(found)
+    figures, _ = plots.make_all(found)
     curves = figures["curves.png"].data
     assert sorted(curves) == ["0.01", "0.1"]  # the interrupted run removes no curve
     assert figures["final_acc.png"].data["0.1"] == pytest.approx([99.0] * 3)
@@ -647,6 +647,19 @@ def test_features_that_are_not_numbers_are_damaged(tmp_path: Path) -> None:
     np.savez(path, pre=np.array([["a", "b"]]), post=np.zeros((1, 2)), labels=np.zeros(1))
     with pytest.raises(ValueError, match="not real numbers"):
         rundir.read_features(path)
+
+
+def test_a_damaged_features_file_is_a_warning_in_plot(tmp_path: Path) -> None:
+    run = fake_run(tmp_path / "runs", RELU, 0, 0.98)
+    fake_run(tmp_path / "runs", RELU, 1, 0.97)
+    (run / "features2d.npz").write_bytes(b"not a zip")
+    for command in ("plot", "report"):
+        out = tmp_path / command
+        result = cli.invoke(app, [command, str(tmp_path / "runs"), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        (warning,) = result.stderr.splitlines()
+        assert warning.startswith(f"warning: skipping {run}/features2d.npz: damaged (")
+        assert (out / "curves.png").exists() and not (out / "features2d.png").exists()
 
 
 def test_runs_with_params_the_label_rounds_stay_apart(tmp_path: Path) -> None:

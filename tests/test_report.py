@@ -47,7 +47,7 @@ def test_forest_plot_draws_compares_numbers(runs: Path) -> None:
     found, _ = rundir.collect([runs])
     c = compare.for_report(found, "relu")
     table = compare.records(c.tables[0])
-    figures = plots.make_all(found, c)
+    figures, _ = plots.make_all(found, c)
     drawn = figures["forest.png"].data
     assert set(drawn) == {"prelu", "elu"}
     for r in table:
@@ -190,7 +190,7 @@ def test_a_run_stopped_dead_counts_but_leaves_no_dent_in_the_per_epoch_plots(
     c = compare.for_report(found, "relu")
     rows = {r["group"]: r for r in compare.records(c.tables[0])}
     assert (rows["relu"]["n"], rows["relu"]["stalled"], rows["relu"]["trained"]) == (4, 1, 3)
-    figures = plots.make_all(found, c)
+    figures, _ = plots.make_all(found, c)
     assert figures["curves.png"].data["relu"]["test"] == pytest.approx([90, 94, 96, 97, 98])
     legend = [t.get_text() for t in figures["curves.png"].figure.axes[0].get_legend().get_texts()]
     assert "relu (n=4, 1 stalled, 1 stopped dead, not drawn)" in legend

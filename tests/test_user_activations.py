@@ -298,7 +298,7 @@ def test_sweep_of_builtins_and_examples_compares_reports_and_plots(
     pade = compare.records(learned["Learned activation parameters by site: pade"])
     assert len(pade) == 3 * 10  # 6 numerator + 4 denominator coefficients per site
     # the learned-shape plot draws the recorded functions, epoch 0 and the last epoch
-    figures = plots.make_all(found, compare.for_report(found, "relu"))
+    figures, _ = plots.make_all(found, compare.for_report(found, "relu"))
     drawn = figures["learned_shapes.png"].data
     assert sorted(drawn) == ["pade", "prelu", "swish_beta"]
     pade_runs = [r for r in found if r.summary.activation == "pade"]
