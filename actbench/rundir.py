@@ -996,9 +996,21 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
         "dataset": cfg.data.dataset,
         "seed": cfg.seed,
     }
+    # The statistics count correct images out of these: they must be what the config read.
+    # Only a run that has no accuracy to count (failed, interrupted) may state none.
+    images = {
+        "test_images": (cfg.data.test_subset or cfgmod.TEST_IMAGES)
+        if cfg.train.eval_test
+        else None,
+        "val_images": cfg.data.val_size or None,
+    }
     for key, value in expected.items():
         if getattr(summary, key) != value:
             raise ValueError(f"{key} {getattr(summary, key)!r} but config.yaml says {value!r}")
+    counted = summary.status in (Status.COMPLETED, Status.STALLED)
+    for key, value in images.items():
+        if getattr(summary, key) not in ((value,) if counted else (value, None)):
+            raise ValueError(f"{key} {getattr(summary, key)!r} but config.yaml reads {value!r}")
     if summary.fingerprint is not None and summary.fingerprint != fingerprint:
         raise ValueError(f"fingerprint {summary.fingerprint[:20]!r} is not config.yaml's")
     finals = (summary.final_test_acc, summary.best_test_acc)

@@ -463,6 +463,22 @@ def test_unreadable_data_file_gives_one_line(
             lambda t: t.replace('"test_images": 10000', '"test_images": 0'),
             "test_images",
         ),
+        # the statistics count correct images out of test_images: it is what the config read
+        (
+            "summary.json",
+            lambda t: t.replace('"test_images": 10000', '"test_images": 300'),
+            "test_images 300 but config.yaml reads 10000",
+        ),
+        (
+            "summary.json",
+            lambda t: t.replace('"test_images": 10000', '"test_images": null'),
+            "test_images None but config.yaml reads 10000",
+        ),
+        (
+            "summary.json",
+            lambda t: t.replace('"val_images": null', '"val_images": 5000'),
+            "val_images 5000 but config.yaml reads None",
+        ),
         (
             "summary.json",
             lambda t: t.replace('"best_test_acc": 0.98', '"best_test_acc": null'),
