@@ -195,6 +195,7 @@ STORED = (
     Status.STALLED,
 )
 FINISHED = (Status.COMPLETED, Status.STALLED, Status.DIVERGED, Status.PRUNED)  # nothing to train
+COUNTED = (Status.COMPLETED, Status.STALLED)  # runs whose numbers the tables count
 STALE_AFTER = 15 * 60  # seconds without a heartbeat before a 'running' run counts as dead
 MAX_FILE = 50_000_000  # bytes; no text file of a run comes near this
 HOST = socket.gethostname()
@@ -309,7 +310,9 @@ class Summary(BaseModel):
 
     @classmethod
     def of(cls, name: str, cfg: cfgmod.Config, status: Status, **fields: Any) -> Summary:
-        """A summary of the run `cfg` defines: identity from the config, the rest given."""
+        """A summary of the run `cfg` defines: identity and image counts from the config, the
+        rest given."""
+        fields = images_read(cfg) | fields
         return cls(
             schema_version=SCHEMA_VERSION,
             name=name,
@@ -345,6 +348,20 @@ class Summary(BaseModel):
         return {k: getattr(self, k) for k in HEADLINE}
 
 
+def images_read(cfg: cfgmod.Config) -> dict[str, int | None]:
+    """summary.json's test_images and val_images for the run `cfg` defines (None: not read)."""
+    return {
+        "test_images": (cfg.data.test_subset or cfgmod.TEST_IMAGES)
+        if cfg.train.eval_test
+        else None,
+        "val_images": cfg.data.val_size or None,
+    }
+
+
+NO_IMAGES = {
+    "test_images": "no test set (train.eval_test: false)",
+    "val_images": "no validation split (data.val_size: 0)",
+}
 IDENTITY = ("name", "activation", "net", "dataset", "seed", "status", "fingerprint")
 HEADLINE = ("final_test_acc", "best_test_acc")
 
@@ -385,10 +402,7 @@ class Run:
     def completed(self) -> bool:
         """Counts in the numbers: the run trained all its epochs without diverging, or stalled
         (near chance at the end, or stopped early when its network died)."""
-        return (
-            self.status in (Status.COMPLETED, Status.STALLED)
-            and self.summary.final_test_acc is not None
-        )
+        return self.status in COUNTED and self.summary.final_test_acc is not None
 
     @property
     def dir(self) -> RunDir:
@@ -996,36 +1010,31 @@ def _agrees(summary: Summary, cfg: cfgmod.Config, fingerprint: str) -> None:
         "dataset": cfg.data.dataset,
         "seed": cfg.seed,
     }
-    # The statistics count correct images out of these: they must be what the config read.
-    # Only a run that has no accuracy to count (failed, interrupted) may state none.
-    images = {
-        "test_images": (cfg.data.test_subset or cfgmod.TEST_IMAGES)
-        if cfg.train.eval_test
-        else None,
-        "val_images": cfg.data.val_size or None,
-    }
     for key, value in expected.items():
         if getattr(summary, key) != value:
             raise ValueError(f"{key} {getattr(summary, key)!r} but config.yaml says {value!r}")
-    counted = summary.status in (Status.COMPLETED, Status.STALLED)
-    for key, value in images.items():
+    # The statistics count correct images out of these: they must be what the config read.
+    # Only a run with no accuracy to count (failed, interrupted) may state none.
+    counted = summary.status in COUNTED
+    for key, value in images_read(cfg).items():
         if getattr(summary, key) not in ((value,) if counted else (value, None)):
-            raise ValueError(f"{key} {getattr(summary, key)!r} but config.yaml reads {value!r}")
+            reads = f"{value} images" if value else NO_IMAGES[key]
+            raise ValueError(f"{key} {getattr(summary, key)} but config.yaml reads {reads}")
     if summary.fingerprint is not None and summary.fingerprint != fingerprint:
         raise ValueError(f"fingerprint {summary.fingerprint[:20]!r} is not config.yaml's")
     finals = (summary.final_test_acc, summary.best_test_acc)
     if not cfg.train.eval_test:
         finals = (summary.final_val_acc, summary.best_val_acc)
-    if summary.status in (Status.COMPLETED, Status.STALLED) and None in finals:
+    if summary.status in COUNTED and None in finals:
         raise ValueError("a completed run without its final and best accuracy")
     cfgmod.check_name(summary.name, "name")
 
 
 def _metrics_agree(summary: Summary, metrics: list[dict[str, float]]) -> None:
-    """ValueError unless a completed run's metrics.csv is the curve its summary.json ends
+    """ValueError unless a counted run's metrics.csv is the curve its summary.json ends
     on: one row per epoch, in order, the last one's test (or validation) accuracy the
     summary's final one. Tables read the summary and plots the curve: they must not differ."""
-    if summary.status != Status.COMPLETED:
+    if summary.status not in COUNTED:
         return  # in flight, or stopped early: its rows may run one epoch ahead of the summary
     epochs = [row["epoch"] for row in metrics]
     if epochs != list(range(1, summary.epochs + 1)):
@@ -1057,33 +1066,65 @@ def param_summary(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, dict[str, 
     return {site: {k: site_stats(v) for k, v in ps.items()} for site, ps in out.items()}
 
 
+def slope_summary(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, dict[str, float]]]:
+    """summary.json's slopes from one epoch's a_values.csv rows (site, channel, a): per site,
+    over its channels."""
+    by_site: dict[str, list[float]] = {}
+    for site, _, a in rows:
+        by_site.setdefault(site, []).append(a)
+    return {site: site_stats(v) for site, v in by_site.items()}
+
+
 def _params_agree(summary: Summary, params: list[dict[str, Any]]) -> None:
-    """ValueError unless a completed run's act_params.csv, at its last epoch, gives the
-    learned parameters its summary.json states: the slope table reads the summary, the
-    plots and the export read the file, so they must not differ."""
-    if summary.status != Status.COMPLETED or not params:
-        return
-    last = [
-        (r["site"], r["param"], r.get("channel"), r["index"], r["value"])
-        for r in params
-        if r["epoch"] == summary.epochs
-    ]
-    stated = {
-        s: {k: v.model_dump() for k, v in ps.items()} for s, ps in _act_params(summary).items()
-    }
-    found = param_summary(last)
-    for site in sorted(set(stated) | set(found)):
-        for key in sorted(set(stated.get(site, {})) | set(found.get(site, {}))):
-            a, b = stated.get(site, {}).get(key), found.get(site, {}).get(key)
-            if (
-                a is None
-                or b is None
-                or any(not math.isclose(a[k], b[k], rel_tol=1e-9, abs_tol=1e-12) for k in a)
-            ):
+    """ValueError unless a counted run's act_params.csv ends at its last epoch and gives there
+    the learned parameters its summary.json states: the tables read the summary, the export
+    and the plots of learned parameters the file, so they must not differ."""
+    rows = [(r["site"], r["param"], r.get("channel"), r["index"], r["value"]) for r in params]
+    _stats_agree(summary, [r["epoch"] for r in params], rows, param_summary, _act_params(summary))
+
+
+def _slopes_agree(summary: Summary, slopes: list[dict[str, Any]]) -> None:
+    """The same for PReLU's a in a_values.csv (the slope plots) and summary.json's slopes
+    (the slope-pattern finding)."""
+    rows = [(r["layer"], r["channel"], r["a"]) for r in slopes]
+    stated = {site: {"a": v} for site, v in summary.slopes.items()}
+    _stats_agree(summary, [r["epoch"] for r in slopes], rows, _as_param_a, stated)
+
+
+def _as_param_a(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, dict[str, float]]]:
+    return {site: {"a": v} for site, v in slope_summary(rows).items()}
+
+
+def _stats_agree(
+    summary: Summary,
+    epochs: list[int],
+    rows: list[tuple[Any, ...]],
+    summarise: Callable[[list[tuple[Any, ...]]], dict[str, Any]],
+    stated: dict[str, Any],
+) -> None:
+    if summary.status not in COUNTED:
+        return  # in flight, or stopped early: its rows may run one epoch ahead
+    last = summary.epochs
+    if epochs and max(epochs) != last:
+        raise ValueError(f"rows up to epoch {max(epochs)} but summary.json says {last} trained")
+    found = summarise([r for e, r in zip(epochs, rows, strict=True) if e == last])
+    said = {s: {k: _plain(v) for k, v in ps.items()} for s, ps in stated.items()}
+    for site in sorted(set(said) | set(found)):
+        for key in sorted(set(said.get(site, {})) | set(found.get(site, {}))):
+            a, b = said.get(site, {}).get(key), found.get(site, {}).get(key)
+            where = f"{site} {key} at epoch {last}"
+            if a is None or b is None:
                 raise ValueError(
-                    f"{site} {key} at epoch {summary.epochs}: "
-                    f"{_brief(b)} but summary.json says {_brief(a)}"
+                    f"{where}: {'none' if b is None else 'rows'} but summary.json states "
+                    f"{'none' if a is None else 'it'}"
                 )
+            for field_, x in b.items():
+                if not math.isclose(x, a[field_], rel_tol=1e-9, abs_tol=1e-12):
+                    raise ValueError(f"{where}: {field_} {x!r} but summary.json says {a[field_]!r}")
+
+
+def _plain(stats: SiteStats | dict[str, float]) -> dict[str, float]:
+    return stats.model_dump() if isinstance(stats, SiteStats) else stats
 
 
 def _act_params(summary: Summary) -> dict[str, dict[str, SiteStats]]:
@@ -1091,10 +1132,6 @@ def _act_params(summary: Summary) -> dict[str, dict[str, SiteStats]]:
     if not summary.act_params and summary.slopes:
         return {site: {"a": v} for site, v in summary.slopes.items()}
     return summary.act_params
-
-
-def _brief(stats: dict[str, float] | None) -> str:
-    return "none" if stats is None else f"mean {stats['mean']:.6g} over {stats['n']:g}"
 
 
 def _span(epochs: list[float]) -> str:
@@ -1127,6 +1164,7 @@ def load_run(path: Path) -> Run:
         _metrics_agree(summary, metrics)
         where = path / SLOPES
         slopes = _typed_rows(where, _types(SLOPE_FIELDS), SLOPE_FIELDS)
+        _slopes_agree(summary, slopes)
         where = path / PARAMS
         if where.exists() or summary.schema_version >= 3:
             params = _typed_rows(where, _types(PARAM_FIELDS), PARAM_FIELDS[:3])
@@ -1180,15 +1218,15 @@ def read_features(path: Path) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as npz:
             feats = {k: npz[k] for k in ("pre", "post", "labels")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path.name}: {exc}") from None
+        raise ValueError(str(exc)) from None
     n = len(feats["labels"])
     if not (feats["pre"].shape == feats["post"].shape == (n, 2) and feats["labels"].ndim == 1):
-        raise ValueError(f"{path.name}: unexpected shapes")
+        raise ValueError("unexpected shapes")
     numeric = (np.issubdtype(feats[k].dtype, np.number) for k in ("pre", "post", "labels"))
     if not all(numeric) or np.iscomplexobj(feats["pre"]) or np.iscomplexobj(feats["post"]):
-        raise ValueError(f"{path.name}: arrays that are not real numbers")
+        raise ValueError("arrays that are not real numbers")
     if not (np.isfinite(feats["pre"]).all() and np.isfinite(feats["post"]).all()):
-        raise ValueError(f"{path.name}: values that are not finite")
+        raise ValueError("values that are not finite")
     return feats
 
 

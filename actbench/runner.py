@@ -30,7 +30,7 @@ from actbench.rundir import (
     default_name,
     load_run,
     param_summary,
-    site_stats,
+    slope_summary,
 )
 from actbench.train import EpochResult, Progress, Trainer, diverged
 
@@ -122,14 +122,6 @@ def cfg_label(cfg: Config) -> str:
     return cfgmod.activation_label(cfg.activation)
 
 
-def _slope_summary(slopes: list[tuple[str, int, float]]) -> dict[str, dict[str, float]]:
-    """Per site: mean, min, max and count of the learned a."""
-    by_site: dict[str, list[float]] = {}
-    for site, _, a in slopes:
-        by_site.setdefault(site, []).append(a)
-    return {site: site_stats(v) for site, v in by_site.items()}
-
-
 def record_activations(run: RunDir, trainer: Trainer, epoch: int) -> None:
     """Append the learned activation parameters and shapes after `epoch` (0: initial)."""
     act = trainer.cfg.activation
@@ -187,7 +179,7 @@ def build_summary(
         calibration=list(cfg.train._calibration),
         torch_version=torch.__version__,
         actbench_version=__version__,
-        slopes=_slope_summary(models.slopes(params, cfg.activation)),
+        slopes=slope_summary(models.slopes(params, cfg.activation)),
         act_params=param_summary(params),
         notes=list(trainer.notes),
         activation_source=(

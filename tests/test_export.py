@@ -38,6 +38,10 @@ def test_event_files_hold_the_run_files_values(tmp_path: Path) -> None:
         "epoch,site,param,channel,index,value\n"
         + "".join(f"{e},conv1,a,{c},0,{v}\n" for e in a for c, v in enumerate(a[e]))
     )
+    (prelu / "a_values.csv").write_text(
+        "epoch,layer,channel,a\n"
+        + "".join(f"{e},conv1,{c},{v}\n" for e in a for c, v in enumerate(a[e]))
+    )
     out = tmp_path / "tb"
     result = cli.invoke(app, ["export", "tensorboard", str(runs), "--out", str(out)])
     assert result.exit_code == 0, result.output

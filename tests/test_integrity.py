@@ -467,17 +467,17 @@ def test_unreadable_data_file_gives_one_line(
         (
             "summary.json",
             lambda t: t.replace('"test_images": 10000', '"test_images": 300'),
-            "test_images 300 but config.yaml reads 10000",
+            "test_images 300 but config.yaml reads 10000 images",
         ),
         (
             "summary.json",
             lambda t: t.replace('"test_images": 10000', '"test_images": null'),
-            "test_images None but config.yaml reads 10000",
+            "test_images None but config.yaml reads 10000 images",
         ),
         (
             "summary.json",
             lambda t: t.replace('"val_images": null', '"val_images": 5000'),
-            "val_images 5000 but config.yaml reads None",
+            "val_images 5000 but config.yaml reads no validation split (data.val_size: 0)",
         ),
         (
             "summary.json",
@@ -531,19 +531,45 @@ def test_a_summary_that_is_not_its_curves_end_is_damaged(tmp_path: Path) -> None
     ]
 
 
-def test_learned_parameters_that_are_not_the_summarys_are_damaged(tmp_path: Path) -> None:
-    """The slope table reads summary.json; plots and the export read act_params.csv."""
+@pytest.mark.parametrize(
+    ("file", "edit", "reason", "status"),
+    [
+        ("act_params.csv", lambda t: t.replace("10,conv1,a,,0,0.5", "10,conv1,a,,0,0.7"),
+         "conv1 a at epoch 10: mean 0.7 but summary.json says 0.5", "completed"),
+        ("act_params.csv", lambda t: t.replace("10,conv1,a,,0,0.5", "10,conv1,a,,0,0.7"),
+         "conv1 a at epoch 10: mean 0.7 but summary.json says 0.5", "stalled"),
+        ("act_params.csv", lambda t: t.splitlines()[0] + "\n",
+         "conv1 a at epoch 10: none but summary.json states it", "completed"),
+        ("act_params.csv", lambda t: t + "11,conv1,a,,0,0.9\n",
+         "rows up to epoch 11 but summary.json says 10 trained", "completed"),
+        ("a_values.csv", lambda t: t.replace("10,conv1,0,0.5", "10,conv1,0,0.7"),
+         "conv1 a at epoch 10: mean 0.7 but summary.json says 0.5", "completed"),
+        # its first mean is the slope's (summary.slopes precedes act_params)
+        ("summary.json", lambda t: t.replace('"mean": 0.5', '"mean": 0.7', 1),
+         "conv1 a at epoch 10: mean 0.5 but summary.json says 0.7", "completed"),
+    ],
+)  # fmt: skip
+def test_learned_parameters_that_are_not_the_summarys_are_damaged(
+    tmp_path: Path,
+    file: str,
+    edit,  # type: ignore[no-untyped-def]
+    reason: str,
+    status: str,
+) -> None:
+    """The tables and the slope finding read summary.json; the plots and the export read
+    a_values.csv and act_params.csv: a counted run's must agree."""
     stats = {"conv1": {"mean": 0.5, "min": 0.5, "max": 0.5, "n": 1}}
-    run = fake_run(tmp_path / "runs", PRELU, 0, 0.98, slopes=stats)
-    fake_run(tmp_path / "runs", PRELU, 1, 0.97, slopes=stats)
-    text = (run / "act_params.csv").read_text()
-    (run / "act_params.csv").write_text(text.replace("10,conv1,a,,0,0.5", "10,conv1,a,,0,0.7"))
+    dead = {"dead_site": "fc1"} if status == "stalled" else {}
+    run = fake_run(tmp_path / "runs", PRELU, 0, 0.98, slopes=stats, status=status, **dead)
+    fake_run(tmp_path / "runs", PRELU, 1, 0.97, slopes=stats, status=status, **dead)
+    text = (run / file).read_text()
+    assert edit(text) != text
+    (run / file).write_text(edit(text))
     result = cli.invoke(app, ["compare", str(tmp_path / "runs"), "-f", "json"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == [
-        f"warning: skipping {run}/act_params.csv: damaged (conv1 a at epoch 10: mean 0.7 over 1 "
-        "but summary.json says mean 0.5 over 1)"
-    ]
+    if file == "summary.json":
+        file = "a_values.csv"  # the file that disagrees with it is named
+    assert result.stderr.splitlines() == [f"warning: skipping {run}/{file}: damaged ({reason})"]
 
 
 def test_export_names_folders_after_the_run_folders(tmp_path: Path) -> None:

@@ -340,7 +340,7 @@ def test_every_reader_holds_against_a_hostile_file(
 ) -> None:
     """Every reader goes through the run-format loader: a damaged file makes its run damaged
     (one warning line, the other runs go on), with no hang and no huge allocation. Features
-    are read by the LeNet++ plot alone, which skips a damaged file."""
+    are read by the LeNet++ plot alone, which passes over a damaged file."""
     runs = tmp_path / "runs"
     bad = _hostile_run(runs)
     fake_run(runs, {"name": "prelu"}, 1, 0.97)
