@@ -581,16 +581,19 @@ def lr_sensitivity(studies: list[Any], objective: str = "validation accuracy") -
     ax.scatter([], [], s=160, facecolors="none", edgecolors="0.4", label="chosen trial")
     ax.set_xscale("log")
     every = [100 * t.value for s in drawn for t in s.trials if t.value is not None]
+    chosen = [100 * s.best.value for s in drawn if s.best is not None]
     top = max(every, default=100.0)
-    floor = max(min(every, default=0.0), top - SENSITIVITY_RANGE)
-    hidden = sum(v < floor for v in every)
-    ax.set_ylim(floor - 0.5, top + 0.5)
+    # zoomed on the best trials, but never past a study's chosen one: each circle is drawn
+    floor = max(min(every, default=0.0), min([top - SENSITIVITY_RANGE, *chosen]))
+    bottom = floor - max(0.5, 0.04 * (top - floor))  # room for a circle's radius
+    hidden = sum(v < bottom for v in every)
+    ax.set_ylim(bottom, top + max(0.5, 0.04 * (top - floor)))
     title = "Sensitivity to the learning rate: every tuning trial"
     if hidden:
-        title += f"\n({hidden} trials more than {SENSITIVITY_RANGE:g} points below the best)"
+        title += f"\n({hidden} trials below {bottom:.1f}%, off the axis)"
     ax.set(xlabel="learning rate (optim.lr, log scale)", ylabel=f"{objective} (%)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return Plot(fig, data)
 

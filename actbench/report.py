@@ -14,6 +14,7 @@ from actbench.compare import Comparison, GroupRow
 from actbench.config import flatten
 from actbench.render import Table, cell, render
 from actbench.rundir import REPORT_HEADS, TUNED, Run, Status
+from actbench.tune import read_tune_space as tune_space
 from actbench.tune import read_tune_spec as tune_spec
 
 CAPTIONS = {
@@ -250,8 +251,12 @@ def build(c: Comparison, plots: list[str]) -> str:
     return "\n".join(lines)
 
 
-def tune_table(studies: list[Any]) -> Table:
-    """One row per study: trials by outcome, the best trial's objective and settings."""
+EDGE = 0.15  # a best value in this outer fraction of its range may have a better one outside
+
+
+def tune_table(studies: list[Any], space: dict[str, Any] | None = None) -> Table:
+    """One row per study: trials by outcome, the best trial's objective and settings; a note
+    for each best value near the edge of its range in space (key -> tune.Param)."""
     keys = list(dict.fromkeys(k for s in studies for t in s.trials for k in t.params))
     rows = []
     for s in studies:
@@ -279,6 +284,21 @@ def tune_table(studies: list[Any]) -> Table:
             "the study at their validation accuracy: "
             + ", ".join(f"{name} {k}" for name, k in dead.items() if k)
         )
+    for s in studies:
+        for key, param in (space or {}).items():
+            value = None if s.best is None else s.best.params.get(key)
+            where = None if value is None else param.position(value)
+            if where is None or EDGE <= where <= 1 - EDGE:
+                continue
+            low = where < EDGE
+            share = max(1, round(100 * (where if low else 1 - where)))
+            span = f"{cell(param.low, '')}..{cell(param.high, '')}"
+            notes.append(
+                f"{s.name}'s best {key}, {cell(value, '')}, lies in the "
+                f"{'lowest' if low else 'highest'} {share}% of its range {span}"
+                f"{' (log scale)' if param.log else ''}: a better setting may lie "
+                f"{'below' if low else 'above'} it (every study had this range)"
+            )
     return Table(
         "Tuning: each study's best trial (validation accuracy, %)",
         [
@@ -321,7 +341,7 @@ def build_tune(
         f"{spec.get('trials')} trials per study, tuning seeds {spec.get('seeds', [1000])}.",
         "",
         *([compute_sentence(used), ""] if used else []),
-        render([tune_table(studies)], "markdown"),
+        render([tune_table(studies, tune_space(folder))], "markdown"),
     ]
     if "lr_sensitivity.png" in plots:
         lines += [f"![{CAPTIONS['lr_sensitivity.png']}](lr_sensitivity.png)", ""]

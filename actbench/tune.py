@@ -68,6 +68,15 @@ class Param:
     def example(self) -> Any:
         return self.choices[0] if self.choices else self.low
 
+    def position(self, value: float) -> float | None:
+        """Where value lies in the range, 0 (low) .. 1 (high), on the log scale for a log
+        range; None for a list of choices."""
+        if self.choices or self.low is None or self.high is None:
+            return None
+        if self.log:
+            return math.log(value / self.low) / math.log(self.high / self.low)
+        return (value - self.low) / (self.high - self.low)
+
 
 @dataclass
 class StudyPlan:
@@ -597,6 +606,13 @@ def read_tune_spec(folder: Path) -> dict[str, Any]:
     for key, value in space.items():
         _param(path, key, value)
     return data
+
+
+def read_tune_space(folder: Path) -> dict[str, Param]:
+    """The search space of the tune file a tune folder was run with."""
+    path = folder / TUNE_SPEC
+    space = read_tune_spec(folder).get("space") or {}
+    return {key: _param(path, key, value) for key, value in space.items()}
 
 
 def results(folder: Path, runs: list[Any]) -> list[StudyResult]:

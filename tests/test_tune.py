@@ -321,3 +321,45 @@ def test_a_tune_folder_resumes_only_the_tune_it_holds(tmp_path: Path) -> None:
     fewer = cli.invoke(app, args, env=env)
     assert fewer.exit_code == 2
     assert fewer.stderr.startswith("error: study relu-lenet-mnist holds 2 trials already, more")
+
+
+# ---------------------------------------------------------------------------- the tune report
+
+
+def _study(name: str, values: dict[float, float]) -> object:
+    """A study as report and plots read it: trials at these learning rates -> objectives."""
+    from actbench import tune as tn
+
+    trials = [tn.TrialResult(name, i, {"optim.lr": lr}, acc, rundir.Status.COMPLETED, 10)
+              for i, (lr, acc) in enumerate(values.items())]  # fmt: skip
+    return tn.StudyResult(name, trials, max(trials, key=lambda t: t.value))
+
+
+def test_a_best_setting_near_the_edge_of_its_range_is_noted_and_drawn() -> None:
+    """A reader asks whether a study's best learning rate only looks best because the range
+    stops there: the report says so for the study whose best sits in a range's outer 15%;
+    the sensitivity plot's axis still shows every study's chosen trial, however low."""
+    import matplotlib.pyplot as plt
+
+    from actbench import plots
+    from actbench import report as rep
+    from actbench import tune as tn
+
+    space = {"optim.lr": tn.Param("optim.lr", 0.001, 0.1, log=True),
+             "optim.momentum": tn.Param("optim.momentum", choices=(0.5, 0.9))}  # fmt: skip
+    studies = [
+        _study("prelu", {0.0125: 0.99, 0.05: 0.10}),  # middle of the range: no note
+        _study("relu", {0.00165: 0.77, 0.01: 0.118}),  # 11% from the low end (log scale)
+        _study("elu", {0.09: 0.98}),  # 2% from the high end
+    ]
+    notes = rep.tune_table(studies, space).notes[1:]
+    assert notes == [
+        "relu's best optim.lr, 0.00165, lies in the lowest 11% of its range 0.001..0.1 (log "
+        "scale): a better setting may lie below it (every study had this range)",
+        "elu's best optim.lr, 0.09, lies in the highest 2% of its range 0.001..0.1 (log "
+        "scale): a better setting may lie above it (every study had this range)",
+    ]
+    plot = plots.lr_sensitivity(studies)
+    low, high = plot.figure.axes[0].get_ylim()
+    plt.close(plot.figure)
+    assert low < 77 and high > 99 and low > 11.8  # relu's chosen 77% drawn; its 11.8% off axis
