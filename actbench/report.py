@@ -293,12 +293,13 @@ def tune_table(studies: list[Any], space: dict[str, Any] | None = None) -> Table
             low = where < EDGE
             share = max(1, round(100 * (where if low else 1 - where)))
             span = f"{cell(param.low, '')}..{cell(param.high, '')}"
-            notes.append(
-                f"{s.name}'s best {key}, {cell(value, '')}, lies in the "
-                f"{'lowest' if low else 'highest'} {share}% of its range {span}"
-                f"{' (log scale)' if param.log else ''}: a better setting may lie "
-                f"{'below' if low else 'above'} it (every study had this range)"
-            )
+            if 0 <= where <= 1:
+                lies = f"lies in the {'lowest' if low else 'highest'} {share}% of its range {span}"
+                lies += f"{' (log scale)' if param.log else ''}: a better setting may lie "
+                lies += f"{'below' if low else 'above'} it (every study had this range)"
+            else:  # a tune file edited after its trials ran
+                lies = f"lies outside its range {span}"
+            notes.append(f"{s.name}'s best {key}, {cell(value, '')}, {lies}")
     return Table(
         "Tuning: each study's best trial (validation accuracy, %)",
         [

@@ -70,8 +70,11 @@ class Param:
 
     def position(self, value: float) -> float | None:
         """Where value lies in the range, 0 (low) .. 1 (high), on the log scale for a log
-        range; None for a list of choices."""
-        if self.choices or self.low is None or self.high is None:
+        range; None for a list of choices or a value that is not a number in its scale."""
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.choices or self.low is None or self.high is None or not number:
+            return None
+        if self.log and value <= 0:
             return None
         if self.log:
             return math.log(value / self.low) / math.log(self.high / self.low)
