@@ -326,7 +326,7 @@ def test_a_tune_folder_resumes_only_the_tune_it_holds(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- the tune report
 
 
-def _study(name: str, values: dict[float, float]) -> object:
+def _made_study(name: str, values: dict[float, float]) -> object:
     """A study as report and plots read it: trials at these learning rates -> objectives."""
     from actbench import tune as tn
 
@@ -348,9 +348,9 @@ def test_a_best_setting_near_the_edge_of_its_range_is_noted_and_drawn() -> None:
     space = {"optim.lr": tn.Param("optim.lr", 0.001, 0.1, log=True),
              "optim.momentum": tn.Param("optim.momentum", choices=(0.5, 0.9))}  # fmt: skip
     studies = [
-        _study("prelu", {0.0125: 0.99, 0.05: 0.10}),  # middle of the range: no note
-        _study("relu", {0.00165: 0.77, 0.01: 0.118}),  # 11% from the low end (log scale)
-        _study("elu", {0.09: 0.98}),  # 2% from the high end
+        _made_study("prelu", {0.0125: 0.99, 0.05: 0.10}),  # middle of the range: no note
+        _made_study("relu", {0.00165: 0.77, 0.01: 0.118}),  # 11% from the low end (log scale)
+        _made_study("elu", {0.09: 0.98}),  # 2% from the high end
     ]
     notes = rep.tune_table(studies, space).notes[1:]
     assert notes == [
