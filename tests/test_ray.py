@@ -3,6 +3,7 @@ starts and stops only the Ray processes it started."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -190,23 +191,59 @@ def two_nodes() -> Iterator[tuple[object, object]]:
         cluster.shutdown()
 
 
+def _stopped(pid: int) -> bool:
+    """Whether the kernel reports this process stopped (state T in /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] in "tT"
+
+
+def _freeze_a_run_on(folder: Path, node_id: str, epochs: int) -> str | None:
+    """A run that this node is training mid-way (an epoch checkpointed, epochs to go), its
+    process stopped (SIGSTOP) so that it cannot finish before the test kills the node; None
+    when there is none. A 300-image epoch takes well under a second: without the stop, a run
+    seen mid-way could finish before the node dies, on a busy machine especially."""
+    for name, seen in _summaries(folder).items():
+        pid = seen.get("pid")
+        if seen.get("node") != node_id or seen.get("status") != "running" or not pid:
+            continue
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            continue
+        while not _stopped(pid) and Path(f"/proc/{pid}").exists():
+            time.sleep(0.01)  # the kernel stops it within a scheduling tick
+        now = _summaries(folder).get(name, {})  # read again: the process can no longer write
+        if now.get("status") == "running" and now.get("pid") == pid and 1 <= now["epochs"] < epochs:
+            return name
+        if _stopped(pid):
+            os.kill(pid, signal.SIGCONT)  # it finished meanwhile: let it go, look again
+    return None
+
+
 def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) -> None:  # type: ignore[no-untyped-def]
     cluster, worker = two_nodes
     spec = _spec(tmp_path)
     folder = tmp_path / "tiny"
     proc = _sweep("-c", str(spec), *QUICK, "--set", "train.epochs=4", "--runs-dir",
                   str(tmp_path), "--backend", "ray", "--address", cluster.address)  # fmt: skip
+    victim: list[str] = []
+
+    def frozen() -> bool:
+        name = _freeze_a_run_on(folder, worker.node_id, 4)
+        victim.extend([name] if name else [])
+        return bool(name)
+
     try:
-        # Wait until the second node has checkpointed an epoch of some run, then kill it.
-        _wait_for(
-            lambda: any(
-                s.get("node") == worker.node_id and s.get("epochs", 0) >= 1
-                for s in _summaries(folder).values()
-            ),
-            proc,
-        )
-        victim = next(n for n, s in _summaries(folder).items() if s.get("node") == worker.node_id)
+        # Wait until the second node has checkpointed an epoch of a run it is still training,
+        # freeze that run's process, then kill the node and the process with it.
+        _wait_for(frozen, proc)
+        pid = _summaries(folder)[victim[0]]["pid"]
         cluster.remove_node(worker)
+        with contextlib.suppress(ProcessLookupError):  # a node's death takes its processes
+            os.kill(pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=BOUND)
     finally:
         if proc.poll() is None:
@@ -217,7 +254,7 @@ def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) ->
         assert summary["status"] == "completed", name
         assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3, 4]  # exactly once
     # It ran on the second node (seen above) and finished, resumed, on the head.
-    assert _summaries(folder)[victim]["node"] != worker.node_id
+    assert _summaries(folder)[victim[0]]["node"] != worker.node_id
 
 
 def test_without_ray_exit_2_with_the_install_command(
