@@ -611,18 +611,22 @@ def _per_seed_metrics(runs: list[Run]) -> dict[int, list[dict[int, float]]]:
 
 def gap(c: Comparison) -> Plot | None:
     """Each group's paired difference to the baseline per epoch (mean over matched seeds,
-    band: its 95% t interval): whether an advantage is speed or final quality."""
+    band: its 95% t interval, cut to the -100..100 points a difference of accuracies can
+    take): whether an advantage is speed or final quality. Runs stopped dead are not drawn
+    (as in the other per-epoch plots) and the legend says how many."""
     from actbench import stats
     from actbench.compare import baseline_of
 
     fig, ax = plt.subplots(figsize=(8, 4.8))
     data: dict[str, Any] = {}
+    drawn = {label: _per_epoch(grp.counted) for label, grp in c.grouping.groups.items()}
+    left = {label: len(grp.counted) - len(drawn[label]) for label, grp in c.grouping.groups.items()}
     by_seed = {
         label: {
             seed: {e: statistics.fmean(m.get(e, math.nan) for m in ms) for e in ms[0]}
-            for seed, ms in _per_seed_metrics(_per_epoch(grp.counted)).items()
+            for seed, ms in _per_seed_metrics(runs).items()
         }
-        for label, grp in c.grouping.groups.items()
+        for label, runs in drawn.items()
     }
     shown = [(r, baseline_of(c, r.group)) for r in c.rows if r.n]
     for i, (row, base) in enumerate((r, b) for r, b in shown if b and b != r.group):
@@ -633,12 +637,14 @@ def gap(c: Comparison) -> Plot | None:
         for e in epochs:
             d = stats.describe([by_seed[row.group][s][e] - by_seed[base][s][e] for s in seeds])
             means.append(d.mean)
-            lows.append(d.ci_low if d.ci_low is not None else d.mean)
-            highs.append(d.ci_high if d.ci_high is not None else d.mean)
+            lows.append(max(-100.0, d.ci_low if d.ci_low is not None else d.mean))
+            highs.append(min(100.0, d.ci_high if d.ci_high is not None else d.mean))
         if not epochs:
             continue
         color = f"C{i % 10}"
-        label = f"{row.group} - {base} (n={len(seeds)})"
+        gone = "".join(f"; {g}: {left[g]} stopped dead, not drawn" for g in (row.group, base)
+                       if left[g])  # fmt: skip
+        label = f"{row.group} - {base} (n={len(seeds)}{gone})"
         ax.plot(epochs, means, marker="o", ms=3, color=color, label=label)
         ax.fill_between(epochs, lows, highs, color=color, alpha=0.15)
         data[row.group] = {"epochs": epochs, "mean": means, "low": lows, "high": highs}

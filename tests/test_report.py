@@ -171,6 +171,19 @@ def test_report_lists_every_seeds_learned_slope(tmp_path: Path) -> None:
     )
 
 
+def test_the_gap_band_stays_within_what_a_difference_of_accuracies_can_be(tmp_path: Path) -> None:
+    """Two seeds that disagree (ReLU trains in one, not the other) give a t interval of the
+    difference far wider than +-100 points: the band is cut there, the mean line kept."""
+    runs, one = tmp_path / "runs", {"train": {"epochs": 1}}
+    for seed, relu in enumerate([0.10, 0.95]):
+        fake_run(runs, PRELU, seed, 0.985, overrides=one)
+        fake_run(runs, RELU, seed, relu, overrides=one)
+    found, _ = rundir.collect([runs])
+    figures, _ = plots.make_all(found, compare.for_report(found, "relu"))
+    gap = figures["gap.png"].data["prelu"]
+    assert (gap["low"], gap["mean"], gap["high"]) == ([-100.0], [pytest.approx(46.0)], [100.0])
+
+
 def test_a_run_stopped_dead_counts_but_leaves_no_dent_in_the_per_epoch_plots(
     tmp_path: Path,
 ) -> None:
@@ -195,5 +208,7 @@ def test_a_run_stopped_dead_counts_but_leaves_no_dent_in_the_per_epoch_plots(
     legend = [t.get_text() for t in figures["curves.png"].figure.axes[0].get_legend().get_texts()]
     assert "relu (n=4, 1 stalled, 1 stopped dead, not drawn)" in legend
     assert figures["gap.png"].data["prelu"]["epochs"] == [1, 2, 3, 4, 5]  # 3 paired seeds
+    legend = [t.get_text() for t in figures["gap.png"].figure.axes[0].get_legend().get_texts()]
+    assert legend == ["prelu - relu (n=3; relu: 1 stopped dead, not drawn)"]
     notes = " ".join(c.tables[0].notes)
     assert "or stopped early when a layer died (1 run: every unit of a site output 0" in notes
