@@ -190,14 +190,16 @@ def build(c: Comparison, plots: list[str]) -> str:
     if learned:
         lines += ["## Learned activation parameters", ""]
         for p in compare.slope_pattern(g):
-            verdict = "agrees with" if p.agrees else "disagrees with"
+            verdict = ("agrees with that pattern" if p.agrees
+                       else f"agrees with that pattern in {p.largest_in} of {p.seeds} seeds only"
+                       if p.largest_in else "disagrees with that pattern")  # fmt: skip
             lines += [
                 f"- **{p.group}** on {p.net}: the first site's slope ({p.first}) is "
                 f"{p.first_mean:.3f} on average and the largest of the conv sites in "
                 f"{p.largest_in} of {p.seeds} seeds (deeper conv sites reach "
                 f"{p.deepest_max[1]:.3f} at {p.deepest_max[0]}). He et al. (2015, Table 1) "
                 "found the first conv layer's channel-shared slope the largest "
-                f"({compare.HE_FIRST_SLOPE}): this {verdict} that pattern."
+                f"({compare.HE_FIRST_SLOPE}): this {verdict}."
             ]
         lines += ["", render(learned, "markdown"), ""]
         if c.every_seed:

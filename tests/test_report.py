@@ -184,6 +184,38 @@ def test_the_gap_band_stays_within_what_a_difference_of_accuracies_can_be(tmp_pa
     assert (gap["low"], gap["mean"], gap["high"]) == ([-100.0], [pytest.approx(46.0)], [100.0])
 
 
+@pytest.mark.parametrize(
+    ("conv1", "verdict"),
+    [
+        ((0.75, 1.0), "agrees with that pattern"),
+        ((0.75, 0.25), "agrees with that pattern in 1 of 2 seeds only"),
+        ((0.25, 0.25), "disagrees with that pattern"),
+    ],
+)
+def test_the_report_says_in_how_many_seeds_the_first_slope_is_the_largest(
+    tmp_path: Path, conv1: tuple[float, float], verdict: str
+) -> None:
+    """He et al. (2015) found the first conv layer's slope the largest: the report agrees
+    only when every seed does, and says so seed-counted when some do."""
+    runs = tmp_path / "runs"
+    for seed, a1 in enumerate(conv1):
+        slopes = {
+            s: {"mean": a, "min": a, "max": a, "n": 1} for s, a in (("conv1", a1), ("conv2", 0.5))
+        }
+        fake_run(runs, PRELU, seed, 0.985, slopes=slopes)
+        fake_run(runs, RELU, seed, 0.984)
+    out = tmp_path / "report"
+    assert cli.invoke(app, ["report", str(runs), "--out", str(out)]).exit_code == 0
+    largest = sum(a > 0.5 for a in conv1)
+    mean = sum(conv1) / 2
+    assert (
+        f"- **prelu** on lenet: the first site's slope (conv1) is {mean:.3f} on average and the "
+        f"largest of the conv sites in {largest} of 2 seeds (deeper conv sites reach 0.500 at "
+        "conv2). He et al. (2015, Table 1) found the first conv layer's channel-shared slope "
+        f"the largest (0.681): this {verdict}.\n"
+    ) in (out / "report.md").read_text()
+
+
 def test_a_run_stopped_dead_counts_but_leaves_no_dent_in_the_per_epoch_plots(
     tmp_path: Path,
 ) -> None:
