@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from actbench import rundir
@@ -191,70 +192,48 @@ def two_nodes() -> Iterator[tuple[object, object]]:
         cluster.shutdown()
 
 
-def _stopped(pid: int) -> bool:
-    """Whether the kernel reports this process stopped (state T in /proc/PID/stat)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] in "tT"
-
-
-def _freeze_a_run_on(folder: Path, node_id: str, epochs: int) -> str | None:
-    """A run that this node is training mid-way (an epoch checkpointed, epochs to go), its
-    process stopped (SIGSTOP) so that it cannot finish before the test kills the node; None
-    when there is none. A 300-image epoch takes well under a second: without the stop, a run
-    seen mid-way could finish before the node dies, on a busy machine especially."""
-    for name, seen in _summaries(folder).items():
-        pid = seen.get("pid")
-        if seen.get("node") != node_id or seen.get("status") != "running" or not pid:
-            continue
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:
-            continue
-        while not _stopped(pid) and Path(f"/proc/{pid}").exists():
-            time.sleep(0.01)  # the kernel stops it within a scheduling tick
-        now = _summaries(folder).get(name, {})  # read again: the process can no longer write
-        if now.get("status") == "running" and now.get("pid") == pid and 1 <= now["epochs"] < epochs:
-            return name
-        if _stopped(pid):
-            os.kill(pid, signal.SIGCONT)  # it finished meanwhile: let it go, look again
-    return None
-
-
 def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) -> None:  # type: ignore[no-untyped-def]
+    """A run that the second node is training mid-way (its first epoch checkpointed) when
+    the node dies finishes on the head, resumed: each epoch recorded once. The run holds in
+    its second epoch on that node (tests.user_acts:HeldOnNode) until the node is gone, so
+    the test knows it is mid-way however fast the machine."""
     cluster, worker = two_nodes
-    spec = _spec(tmp_path)
+    spec = tmp_path / "held.yaml"
+    act = {"name": "tests.user_acts:HeldOnNode", "node": worker.node_id, "folder": str(tmp_path)}
+    variant = {"name": "held", "set": {"activation": act}}
+    spec.write_text(yaml.safe_dump({"name": "tiny", "base": "relu.yaml", "seeds": 2,
+                                    "variants": [variant]}))  # fmt: skip
     folder = tmp_path / "tiny"
-    proc = _sweep("-c", str(spec), *QUICK, "--set", "train.epochs=4", "--runs-dir",
+    proc = _sweep("-c", str(spec), *QUICK, "--set", "train.epochs=3", "--runs-dir",
                   str(tmp_path), "--backend", "ray", "--address", cluster.address)  # fmt: skip
-    victim: list[str] = []
+    held: list[Path] = []
 
-    def frozen() -> bool:
-        name = _freeze_a_run_on(folder, worker.node_id, 4)
-        victim.extend([name] if name else [])
-        return bool(name)
+    def kill_held() -> None:  # a node's death takes its processes (Ray's notice soon after)
+        for path in held:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(path.name.removeprefix("held-")), signal.SIGKILL)
 
     try:
-        # Wait until the second node has checkpointed an epoch of a run it is still training,
-        # freeze that run's process, then kill the node and the process with it.
-        _wait_for(frozen, proc)
-        pid = _summaries(folder)[victim[0]]["pid"]
+        _wait_for(lambda: held.extend(tmp_path.glob("held-*")) or held, proc)
         cluster.remove_node(worker)
-        with contextlib.suppress(ProcessLookupError):  # a node's death takes its processes
-            os.kill(pid, signal.SIGKILL)
+        kill_held()
         out, err = proc.communicate(timeout=BOUND)
     finally:
+        kill_held()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err
-    assert out.splitlines()[-1].startswith("4 completed, 0 failed, 0 skipped of 4 runs")
-    for name, summary in _summaries(folder).items():
+    assert out.splitlines()[-1].startswith("2 completed, 0 failed, 0 skipped of 2 runs")
+    summaries = _summaries(folder)
+    for name, summary in summaries.items():
         assert summary["status"] == "completed", name
-        assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3, 4]  # exactly once
-    # It ran on the second node (seen above) and finished, resumed, on the head.
-    assert _summaries(folder)[victim[0]]["node"] != worker.node_id
+        assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3]  # exactly once
+    # The run held on the second node is the one that trained twice (its first epoch there,
+    # the rest resumed from that epoch's checkpoint) and it finished on the head.
+    resumed = [s for s in summaries.values() if len(s["sessions"]) == 2]
+    assert len(held) == 1 and len(resumed) == 1, (held, summaries)
+    assert resumed[0]["node"] != worker.node_id
+    assert all(len(s["sessions"]) == 1 for s in summaries.values() if s is not resumed[0])
 
 
 def test_without_ray_exit_2_with_the_install_command(

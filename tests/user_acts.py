@@ -111,3 +111,34 @@ class Dead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(-x.abs())
+
+
+class HeldOnNode(nn.Module):
+    """ReLU that, trained on the Ray node `node`, stops its run in the run's second epoch
+    (its first training batch after an evaluation): it writes `<folder>/held-<pid>` and waits
+    for its node to die. A test kills the node on that file, knowing the run is mid-way,
+    whatever the machine's speed. On any other node (or outside Ray) a plain ReLU."""
+
+    init_gain = 1.0
+
+    def __init__(self, node: str, folder: str) -> None:
+        super().__init__()
+        self.node, self.folder = node, folder
+        self.trained = self.evaluated = False  # since construction: one run
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import os
+        import time
+        from pathlib import Path
+
+        from actbench.rundir import NODE_ENV
+
+        if not self.training:
+            self.evaluated = self.trained
+        elif self.evaluated and os.environ.get(NODE_ENV) == self.node:
+            (Path(self.folder) / f"held-{os.getpid()}").write_text("")
+            while True:  # until the node dies, taking this process with it
+                time.sleep(1)
+        else:
+            self.trained = True
+        return torch.relu(x)
