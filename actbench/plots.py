@@ -637,8 +637,9 @@ def gap(c: Comparison) -> Plot | None:
         for e in epochs:
             d = stats.describe([by_seed[row.group][s][e] - by_seed[base][s][e] for s in seeds])
             means.append(d.mean)
-            lows.append(max(-100.0, d.ci_low if d.ci_low is not None else d.mean))
-            highs.append(min(100.0, d.ci_high if d.ci_high is not None else d.mean))
+            low, high = (d.mean, d.mean) if d.ci_low is None else (d.ci_low, d.ci_high)
+            lows.append(low if math.isnan(low) else max(-100.0, low))  # NaN: no band drawn
+            highs.append(high if math.isnan(high) else min(100.0, high))
         if not epochs:
             continue
         color = f"C{i % 10}"
