@@ -214,7 +214,11 @@ def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) ->
                 os.kill(int(path.name.removeprefix("held-")), signal.SIGKILL)
 
     try:
-        _wait_for(lambda: held.extend(tmp_path.glob("held-*")) or held, proc)
+        # Held there, and its first epoch's files (the checkpoint it resumes from) already
+        # back with the driver, which wrote them to the sweep's folder.
+        _wait_for(lambda: (held or held.extend(tmp_path.glob("held-*")) or held) and any(
+            s.get("node") == worker.node_id and s.get("epochs", 0) >= 1
+            for s in _summaries(folder).values()), proc)  # fmt: skip
         cluster.remove_node(worker)
         kill_held()
         out, err = proc.communicate(timeout=BOUND)
