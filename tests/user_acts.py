@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from actbench.rundir import NODE_ENV
 
 
 class Scaled(nn.Module):
@@ -127,12 +133,6 @@ class HeldOnNode(nn.Module):
         self.trained = self.evaluated = False  # since construction: one run
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        import os
-        import time
-        from pathlib import Path
-
-        from actbench.rundir import NODE_ENV
-
         if not self.training:
             self.evaluated = self.trained
         elif self.evaluated and os.environ.get(NODE_ENV) == self.node:
