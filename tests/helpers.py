@@ -3,6 +3,10 @@ training. They are written with actbench's own writer, so they follow the run sc
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +70,27 @@ def fake_run(
     status = fields.pop("status", Status.COMPLETED)
     run.write_summary(Summary.of(run.path.name, cfg, status, **fields))
     return run.path
+
+
+def summaries(folder: Path) -> dict[str, dict[str, Any]]:
+    """Each run's summary.json under folder, by run name (one being replaced this instant is
+    left out: the next poll reads it)."""
+    out = {}
+    for path in folder.glob("*/summary.json"):
+        try:
+            out[path.parent.name] = json.loads(path.read_text())
+        except ValueError:
+            continue
+    return out
+
+
+def wait_for(
+    predicate: Callable[[], bool], proc: subprocess.Popen[str] | None = None, *, bound: float
+) -> None:
+    """Poll what the program wrote (files, processes) until predicate holds. Fails if proc
+    exits first; `bound` (seconds) only catches a hang, so no outcome depends on speed."""
+    deadline = time.monotonic() + bound
+    while not predicate():
+        assert proc is None or proc.poll() is None, proc.communicate() if proc else ""
+        assert time.monotonic() < deadline, "the program never wrote what the test waits for"
+        time.sleep(0.1)

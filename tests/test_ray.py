@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from actbench import rundir
 from actbench.cli import app
 
 from .conftest import DATA_ROOT, REPO, needs_data
+from .helpers import summaries, wait_for
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, needs_data]
@@ -53,25 +53,6 @@ def _sweep(*args: str) -> subprocess.Popen[str]:
 
 def _metrics(path: Path) -> list[dict[str, float]]:
     return [{k: v for k, v in m.items() if k != "seconds"} for m in rundir.load_run(path).metrics]
-
-
-def _wait_for(predicate, proc: subprocess.Popen[str]) -> None:  # type: ignore[no-untyped-def]
-    """Until the sweep has written what predicate looks for (polling its files)."""
-    deadline = time.monotonic() + BOUND
-    while not predicate():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the sweep never wrote what the test waits for"
-        time.sleep(0.2)
-
-
-def _summaries(folder: Path) -> dict[str, dict]:
-    out = {}
-    for path in folder.glob("*/summary.json"):
-        try:
-            out[path.parent.name] = json.loads(path.read_text())
-        except ValueError:
-            continue
-    return out
 
 
 # Fields of summary.json that say who ran it, where and how fast: the rest must agree.
@@ -155,21 +136,25 @@ def test_ctrl_c_then_rerun_completes(tmp_path: Path) -> None:
     folder = tmp_path / "tiny"
     proc = _sweep(*args, "--backend", "ray", "--cpus-per-run", "1")
     try:
-        _wait_for(lambda: any(s.get("epochs", 0) >= 1 for s in _summaries(folder).values()), proc)
+        wait_for(
+            lambda: any(s.get("epochs", 0) >= 1 for s in summaries(folder).values()),
+            proc,
+            bound=BOUND,
+        )
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=BOUND)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    statuses = {s["status"] for s in _summaries(folder).values()}
+    statuses = {s["status"] for s in summaries(folder).values()}
     assert "interrupted" in statuses and "running" not in statuses
     done = subprocess.run(
         [sys.executable, "-m", "actbench", "sweep", *args, "--backend", "ray"],
         cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=BOUND,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    for name, summary in _summaries(folder).items():
+    for name, summary in summaries(folder).items():
         assert summary["status"] == "completed", name
         assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3, 4]  # each once
 
@@ -216,9 +201,9 @@ def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) ->
     try:
         # Held there, and its first epoch's files (the checkpoint it resumes from) already
         # back with the driver, which wrote them to the sweep's folder.
-        _wait_for(lambda: (held or held.extend(tmp_path.glob("held-*")) or held) and any(
+        wait_for(lambda: (held or held.extend(tmp_path.glob("held-*")) or held) and any(
             s.get("node") == worker.node_id and s.get("epochs", 0) >= 1
-            for s in _summaries(folder).values()), proc)  # fmt: skip
+            for s in summaries(folder).values()), proc, bound=BOUND)  # fmt: skip
         cluster.remove_node(worker)
         kill_held()
         out, err = proc.communicate(timeout=BOUND)
@@ -228,16 +213,16 @@ def test_a_node_dies_and_its_run_resumes_elsewhere(tmp_path: Path, two_nodes) ->
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err
     assert out.splitlines()[-1].startswith("2 completed, 0 failed, 0 skipped of 2 runs")
-    summaries = _summaries(folder)
-    for name, summary in summaries.items():
+    runs = summaries(folder)
+    for name, summary in runs.items():
         assert summary["status"] == "completed", name
         assert [m["epoch"] for m in _metrics(folder / name)] == [1, 2, 3]  # exactly once
     # The run held on the second node is the one that trained twice (its first epoch there,
     # the rest resumed from that epoch's checkpoint) and it finished on the head.
-    resumed = [s for s in summaries.values() if len(s["sessions"]) == 2]
-    assert len(held) == 1 and len(resumed) == 1, (held, summaries)
+    resumed = [s for s in runs.values() if len(s["sessions"]) == 2]
+    assert len(held) == 1 and len(resumed) == 1, (held, runs)
     assert resumed[0]["node"] != worker.node_id
-    assert all(len(s["sessions"]) == 1 for s in summaries.values() if s is not resumed[0])
+    assert all(len(s["sessions"]) == 1 for s in runs.values() if s is not resumed[0])
 
 
 def test_without_ray_exit_2_with_the_install_command(

@@ -26,7 +26,7 @@ from actbench.errors import ActbenchError
 from actbench.rundir import RunDir
 
 from .conftest import DATA_ROOT, REPO, needs_data
-from .helpers import fake_run
+from .helpers import fake_run, summaries, wait_for
 
 cli = CliRunner()
 RELU = {"name": "relu"}
@@ -65,28 +65,9 @@ def _start_sweep(tmp_path: Path) -> subprocess.Popen[str]:
     )
 
 
-def _summaries(folder: Path) -> dict[str, dict]:
-    out = {}
-    for path in folder.glob("*/summary.json"):
-        try:
-            out[path.parent.name] = json.loads(path.read_text())
-        except ValueError:
-            continue  # being replaced this instant
-    return out
-
-
-def _wait_for(predicate: Callable[[], bool], proc: subprocess.Popen[str] | None = None) -> None:
-    """Poll what the program wrote (files, processes) until predicate holds."""
-    deadline = time.monotonic() + BOUND
-    while not predicate():
-        assert proc is None or proc.poll() is None, proc.communicate() if proc else ""
-        assert time.monotonic() < deadline, "the program never wrote what the test waits for"
-        time.sleep(0.1)
-
-
 def _running_pids(folder: Path) -> set[int]:
     """Worker processes training a run now (the pid each run's summary names)."""
-    return {s["pid"] for s in _summaries(folder).values() if s["status"] == "running"}
+    return {s["pid"] for s in summaries(folder).values() if s["status"] == "running"}
 
 
 def _rerun_completes(tmp_path: Path) -> None:
@@ -105,7 +86,9 @@ def test_sigterm_to_the_sweep_process_alone_stops_every_worker(tmp_path: Path) -
     proc = _start_sweep(tmp_path)
     folder = tmp_path / "sig"
     try:
-        _wait_for(lambda: any(s["epochs"] >= 1 for s in _summaries(folder).values()), proc)
+        wait_for(
+            lambda: any(s["epochs"] >= 1 for s in summaries(folder).values()), proc, bound=BOUND
+        )
         workers = _running_pids(folder)
         os.kill(proc.pid, signum)  # the parent's pid only, as a scheduler sends it
         out, err = proc.communicate(timeout=BOUND)
@@ -119,7 +102,7 @@ def test_sigterm_to_the_sweep_process_alone_stops_every_worker(tmp_path: Path) -
         word: int(n) for n, word in (p.split()[:2] for p in last.split(" of ")[0].split(", "))
     }
     assert counts["interrupted"] >= 2 and counts["completed"] + counts["interrupted"] == 4, last
-    statuses = [s["status"] for s in _summaries(folder).values()]
+    statuses = [s["status"] for s in summaries(folder).values()]
     assert "running" not in statuses and statuses.count("interrupted") >= 1
     _rerun_completes(tmp_path)
 
@@ -130,16 +113,18 @@ def test_workers_stop_when_the_sweep_process_is_killed(tmp_path: Path) -> None:
     proc = _start_sweep(tmp_path)
     folder = tmp_path / "sig"
     try:
-        _wait_for(lambda: any(s["epochs"] >= 1 for s in _summaries(folder).values()), proc)
+        wait_for(
+            lambda: any(s["epochs"] >= 1 for s in summaries(folder).values()), proc, bound=BOUND
+        )
         workers = _running_pids(folder)
         proc.kill()  # SIGKILL: the parent can do nothing
         proc.communicate(timeout=BOUND)
-        _wait_for(lambda: not any(rundir.pid_alive(p) for p in workers))
+        wait_for(lambda: not any(rundir.pid_alive(p) for p in workers), bound=BOUND)
     finally:
         with contextlib.suppress(ProcessLookupError):  # whatever is left, if the test failed
             os.killpg(proc.pid, signal.SIGKILL)
     assert workers
-    statuses = [s["status"] for s in _summaries(folder).values()]
+    statuses = [s["status"] for s in summaries(folder).values()]
     assert "running" not in statuses and "interrupted" in statuses  # stopped cleanly
     _rerun_completes(tmp_path)
 

@@ -3,12 +3,10 @@ or a kill of the driver, the test set never read, and the report of a tune folde
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from actbench import rundir
 from actbench.cli import app
 
 from .conftest import DATA_ROOT, REPO, needs_data
+from .helpers import summaries, wait_for
 
 optuna = pytest.importorskip("optuna")
 cli = CliRunner()
@@ -168,32 +167,6 @@ def test_tune_end_to_end_with_the_test_set_unreadable(
     assert (tmp_path / "rep" / "lr_sensitivity.png").stat().st_size > 10_000
 
 
-def _wait_for_an_epoch(folder: Path, proc: subprocess.Popen[str]) -> None:
-    """Until a trial run has finished an epoch (its summary says so)."""
-    deadline = time.monotonic() + BOUND
-    while True:
-        for path in folder.glob("*/summary.json"):
-            try:
-                if json.loads(path.read_text())["epochs"] >= 1:
-                    return
-            except (ValueError, KeyError):
-                continue  # being replaced this instant
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-
-
-def _wait_for_no_live_run(folder: Path) -> None:
-    deadline = time.monotonic() + BOUND
-    while any(
-        json.loads(p.read_text()).get("status") == "running"
-        and rundir.pid_alive(json.loads(p.read_text())["pid"])
-        for p in folder.glob("*/summary.json")
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
@@ -203,7 +176,11 @@ def test_tune_resumes_after_the_driver_stops_and_records_every_trial_once(
     proc = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=1000")
     folder = tmp_path / "runs" / "tiny"
     try:
-        _wait_for_an_epoch(folder, proc)
+        wait_for(
+            lambda: any(s.get("epochs", 0) >= 1 for s in summaries(folder).values()),
+            proc,
+            bound=BOUND,
+        )
         os.kill(proc.pid, getattr(signal, how))  # the driver's pid only
         _, err = proc.communicate(timeout=BOUND)
     finally:
@@ -212,7 +189,9 @@ def test_tune_resumes_after_the_driver_stops_and_records_every_trial_once(
     if how == "SIGINT":
         assert proc.returncode == 130, err
     else:  # the workers notice their parent is gone and stop their runs (interrupted)
-        _wait_for_no_live_run(folder)
+        wait_for(lambda: not any(
+            s.get("status") == "running" and rundir.pid_alive(s["pid"])
+            for s in summaries(folder).values()), bound=BOUND)  # fmt: skip
     again = _tune(tmp_path, "--set", "train.epochs=3", "--set", "data.train_subset=1000")
     _, err = again.communicate(timeout=BOUND)
     assert again.returncode == 0, err
